@@ -256,12 +256,13 @@ def _apply_one(raw, key: str, value, where: str) -> None:
         raw["fleet"]["mix"] = {name: 1.0}
     elif key == "policies":
         raw["policies"] = value
-    elif head == "hardware" and rest:
-        raw["hardware"].setdefault("values", {})[rest] = value
-    elif head == "fleet" and rest:
-        raw["fleet"].setdefault("values", {})[rest] = value
-    elif head == "run" and rest:
-        raw["run"][rest] = value
+    elif head in ("hardware", "fleet", "run") and rest:
+        specs = catalog.section(head)
+        if rest not in specs:
+            raise unknown(f"{head} parameter", rest, specs, where)
+        value = specs[rest].check(value, where)
+        target = raw["run"] if head == "run" else raw[head].setdefault("values", {})
+        target[rest] = value
     elif head == "mix" and rest:
         raw["fleet"].setdefault("mix", {})[rest] = value
         _load_workloads(raw)
