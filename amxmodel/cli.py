@@ -60,6 +60,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 _EXTRA_PARSERS: list[Callable] = []
 
+# Modules that own a subcommand: each registers a parser with @extra_parser and a handler
+# with @command. A module that is not there yet is skipped.
+COMMAND_MODULES = (
+    "amxmodel.runcli",
+    "amxmodel.exportcli",
+    "amxmodel.sweepcli",
+    "amxmodel.calibratecli",
+    "amxmodel.benchcli",
+)
+
 
 def extra_parser(fn):
     """Register a function that adds a subparser (used by modules that own a subcommand)."""
@@ -114,7 +124,7 @@ def _load_command_modules() -> None:
     """Import the modules that register their own subcommands."""
     import importlib
 
-    for mod in ("amxmodel.runcli",):
+    for mod in COMMAND_MODULES:
         try:
             importlib.import_module(mod)
         except ModuleNotFoundError as exc:
