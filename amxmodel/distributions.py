@@ -41,6 +41,11 @@ class _Dist(BaseModel):
         """``n`` independent draws as float64."""
         raise NotImplementedError
 
+    def sample_length_biased(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """Draws with density proportional to ``x f(x)``: the lifetime of the VM found in a
+        slot at a random moment of a stationary renewal process (inspection paradox)."""
+        raise NotImplementedError
+
 
 class Fixed(_Dist):
     """Always the same value."""
@@ -59,6 +64,9 @@ class Fixed(_Dist):
 
     def sample(self, rng, n):
         return np.full(n, self.value, dtype=np.float64)
+
+    def sample_length_biased(self, rng, n):
+        return self.sample(rng, n)
 
 
 class LogNormal(_Dist):
@@ -82,6 +90,10 @@ class LogNormal(_Dist):
 
     def sample(self, rng, n):
         return rng.lognormal(math.log(self.median), self.sigma, n)
+
+    def sample_length_biased(self, rng, n):
+        # x * LN(mu, s^2) density is LN(mu + s^2, s^2) up to normalization
+        return rng.lognormal(math.log(self.median) + self.sigma**2, self.sigma, n)
 
 
 class Uniform(_Dist):
@@ -109,6 +121,12 @@ class Uniform(_Dist):
 
     def sample(self, rng, n):
         return rng.uniform(self.low, self.high, n)
+
+    def sample_length_biased(self, rng, n):
+        if self.high <= 0 or self.high == self.low:
+            return self.sample(rng, n)
+        lo2 = max(self.low, 0.0) ** 2  # density ~ x on [low, high]: inverse CDF
+        return np.sqrt(lo2 + rng.uniform(0.0, 1.0, n) * (self.high**2 - lo2))
 
 
 class Choice(_Dist):
@@ -148,6 +166,13 @@ class Choice(_Dist):
 
     def sample(self, rng, n):
         return np.asarray(self.values, float)[rng.choice(len(self.values), n, p=self.probs)]
+
+    def sample_length_biased(self, rng, n):
+        v = np.asarray(self.values, float)
+        w = self.probs * np.clip(v, 0.0, None)
+        if w.sum() <= 0:
+            return self.sample(rng, n)
+        return v[rng.choice(len(v), n, p=w / w.sum())]
 
 
 Dist = Annotated[Union[Fixed, LogNormal, Uniform, Choice], Field(discriminator="dist")]
