@@ -1,0 +1,172 @@
+"""The Python API: a scenario in, tidy frames out.
+
+>>> from amxmodel.model import run
+>>> res = run("default", sets=["fleet.hosts=8", "run.steps=10"])   # doctest: +SKIP
+>>> res.summary.query("metric == 'overhead_fraction'")               # doctest: +SKIP
+
+A run simulates the fleet once (:mod:`amxmodel.engine`, or :mod:`amxmodel.meanfield`
+for expected values), prices the events under every selected policy with the cost table
+measured on the reference model (:mod:`amxmodel.costtable`), and returns the frames of
+:mod:`amxmodel.metrics`. ``save`` writes them as parquet with the resolved scenario, the
+seed, the package version and the git commit, atomically.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from . import __version__
+from .costtable import CostTable, build_cost_table
+from .engine import Exposure, chunk_bounds, run_chunk
+from .errors import InputError
+from .executor import map_ordered
+from .fleet import class_table
+from .meanfield import expected_exposure
+from .metrics import summarize
+from .params import Scenario, load_scenario
+from .paths import REPO_DIR
+from .states import MECHS
+
+MODES = ("sample", "mean-field")
+
+
+@dataclass
+class Results:
+    """What one run produced."""
+
+    scenario: Scenario
+    mode: str
+    summary: pd.DataFrame
+    hosts: pd.DataFrame
+    by_class: pd.DataFrame
+    exposure: Exposure
+    table: CostTable
+    elapsed_s: float
+    record: dict = field(default_factory=dict)
+
+    def metric(self, name: str) -> pd.Series:
+        """One metric by policy."""
+        df = self.summary[self.summary.metric == name]
+        return df.set_index("policy")["value"]
+
+    def save(self, out_dir: str | Path) -> Path:
+        """Write frames and the scenario record to ``out_dir``, replacing it atomically."""
+        return write_results_dir(out_dir, {
+            "summary.parquet": self.summary, "hosts.parquet": self.hosts,
+            "by_class.parquet": self.by_class}, self.record)
+
+
+def write_results_dir(out_dir: str | Path, frames: dict[str, pd.DataFrame], record: dict) -> Path:
+    """Write parquet frames and ``scenario.yaml`` into a fresh directory, then swap it in."""
+    out = Path(out_dir)
+    parent = out.resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
+    try:
+        for name, df in frames.items():
+            df.to_parquet(tmp / name, index=False)
+        (tmp / "scenario.yaml").write_text(yaml.safe_dump(record, sort_keys=False, width=100))
+        old = None
+        if out.exists():
+            old = parent / f".{out.name}.old-{os.getpid()}-{time.monotonic_ns()}"
+            os.replace(out, old)
+        os.replace(tmp, out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def git_commit() -> str | None:
+    """The checkout's commit, when there is one."""
+    try:
+        out = subprocess.run(["git", "-C", str(REPO_DIR), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=5)
+        return out.stdout.strip() or None if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _chunk_task(args):
+    sc, chunk, pages = args
+    return run_chunk(sc, chunk, pages)
+
+
+def simulate(sc: Scenario, table: CostTable, jobs: int = 1, progress: bool | None = None) -> Exposure:
+    """Sampled exposures of the whole fleet, chunks merged in index order."""
+    n = len(chunk_bounds(sc))
+    class_table(sc)  # validate the fleet shape before starting workers
+    tasks = [(sc, i, table.pages) for i in range(n)]
+    parts = map_ordered(_chunk_task, tasks, jobs=jobs, desc="chunks", progress=progress)
+    return Exposure.concat(parts)
+
+
+def realloc_failures(sc: Scenario, exp: Exposure, table: CostTable) -> np.ndarray:
+    """Failed reallocations per host and policy: binomial on the reallocations, own stream."""
+    from .metrics import mechanism_counts
+
+    reallocs = np.rint(mechanism_counts(exp, table)[:, :, MECHS.index("reallocs")]).astype(np.int64)
+    p = float(sc.fleet["realloc_fail_prob"])
+    if p <= 0:
+        return np.zeros(reallocs.shape)
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(int(sc.run["seed"]),
+                                                                     spawn_key=(2**31,))))
+    return rng.binomial(reallocs, p).astype(float)
+
+
+def run(scenario: str | Path | dict | Scenario | None = None, sets=None, mode: str = "sample",
+        policies=None, seed: int | None = None, jobs: int = 1,
+        progress: bool | None = None) -> Results:
+    """Run a scenario (file, name, raw dict or Scenario) and return its frames."""
+    if mode not in MODES:
+        raise InputError(f"mode: unknown mode '{mode}'; allowed: {', '.join(MODES)}")
+    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario, sets)
+    if isinstance(scenario, Scenario) and sets:
+        sc = sc.with_overrides(sets)
+    extra = {}
+    if policies:
+        extra["policies"] = list(policies)
+    if seed is not None:
+        extra["run.seed"] = seed
+    if extra:
+        sc = sc.with_overrides(extra)
+    t0 = time.perf_counter()
+    table = build_cost_table(sc.hardware, sc.policies)
+    if mode == "sample":
+        exp = simulate(sc, table, jobs=jobs, progress=progress)
+        fails = realloc_failures(sc, exp, table)
+        summary, hosts, by_class = summarize(sc, exp, table, fails, sampled=True)
+    else:
+        exp = expected_exposure(sc)
+        summary, hosts, by_class = summarize(sc, exp, table, None, sampled=False)
+        hosts = hosts.iloc[0:0]
+    elapsed = time.perf_counter() - t0
+    record = {"name": sc.name, "mode": mode, "seed": int(sc.run["seed"]),
+              "package_version": __version__, "git_commit": git_commit(),
+              "scenario": _plain(sc.raw())}
+    return Results(sc, mode, summary, hosts, by_class, exp, table, elapsed, record)
+
+
+def _plain(obj):
+    """Plain YAML-safe data (tuples to lists, numpy scalars to Python)."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items() if not str(k).startswith("_")}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
