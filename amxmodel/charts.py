@@ -1,0 +1,245 @@
+"""Charts of a model run: frames in, altair charts out.
+
+Every builder takes the tidy frames of a run (``summary``, ``hosts``, ``by_class``) or of a
+sweep, reduces them in pandas (:mod:`amxmodel.chartdata`), and returns an altair chart with
+a title and a subtitle naming the units and the scenario, e.g. the host CPU overhead of
+each policy on a log axis, because ``sync-always`` and ``opt1-exit-clear`` differ by
+decades. Policy colors come from :mod:`amxmodel.theme` and do not depend on which
+policies a chart shows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import altair as alt
+import pandas as pd
+
+from .chartdata import (
+    CHART_KINDS,
+    HOST_STATS,
+    MECHANISMS,
+    THRESHOLDS,
+    Z95,
+    available_kinds,
+    class_table,
+    display_unit,
+    host_histogram,
+    host_quantiles,
+    is_fraction,
+    mechanism_table,
+    memory_table,
+    metric_title,
+    metric_unit,
+    overhead_table,
+    sweep_table,
+    tornado_table,
+    unit_note,
+)
+from .errors import InputError
+from .theme import emphasis, policy_order, policy_scale
+
+# ----------------------------------------------------------------------------- charts
+
+def _titled(chart, title: str, units: str, header: str):
+    """The chart with a title and a subtitle naming the units and the scenario."""
+    return chart.properties(title=alt.Title(title, subtitle=[s for s in (units, header) if s]))
+
+
+def _color(names) -> alt.Color:
+    return alt.Color("policy:N", scale=policy_scale(names), title="policy")
+
+
+def _policy_y(names) -> alt.Y:
+    return alt.Y("policy:N", sort=policy_order(names), title=None)
+
+
+def _x(field: str, title: str, log: bool = False) -> alt.X:
+    if log:
+        return alt.X(field, title=title, scale=alt.Scale(type="log"), axis=alt.Axis(tickCount=6))
+    return alt.X(field, title=title, scale=alt.Scale(zero=True))
+
+
+def _bar_base(d: pd.DataFrame, log: bool) -> pd.DataFrame:
+    """``d`` with a ``base`` column bars start from: 0, or on a log axis the decade below the
+    smallest positive value (a log axis has no zero); rows <= 0 dropped on a log axis."""
+    if not log:
+        return d.assign(base=0.0)
+    d = d[d["shown"] > 0]
+    low = d["shown"].min() if len(d) else 1.0
+    return d.assign(base=10.0 ** math.floor(math.log10(low)))
+
+
+def overhead_chart(summary: pd.DataFrame, metric: str = "overhead_fraction", log: bool = False,
+                   header: str = "") -> alt.LayerChart:
+    """Bars per policy with 95% error bars (±1.96 stderr); ``log`` for values spanning decades."""
+    t = overhead_table(summary, metric)
+    factor, unit = display_unit(metric, metric_unit(summary, metric))
+    err = t["stderr"].fillna(0.0) * Z95
+    d = t.assign(shown=t["value"] * factor, lo=(t["value"] - err) * factor,
+                 hi=(t["value"] + err) * factor)
+    d = _bar_base(d, log)
+    d = d.assign(lo=d["lo"].where(d["lo"] > d["base"], d["base"]))
+    base = alt.Chart(d).encode(y=_policy_y(d["policy"]))
+    axis = f"{metric} ({unit})"
+    bars = base.mark_bar().encode(
+        x=_x("shown:Q", axis, log), x2="base:Q", color=_color(d["policy"]),
+        opacity=emphasis(1.0, 0.65),
+        tooltip=["policy", alt.Tooltip("shown:Q", format=".4~g", title=unit)])
+    whiskers = base.mark_rule(color="#222222").encode(x=_x("lo:Q", axis, log), x2="hi:Q")
+    labels = base.mark_text(align="left", dx=5, fontSize=11).encode(
+        x=_x("hi:Q", axis, log), text=alt.Text("shown:Q", format=".3~g"))
+    return _titled(bars + whiskers + labels, f"{metric_title(metric)} by policy",
+                   f"{unit_note(metric, unit)}; mean over hosts, whiskers: 95% interval{' (log scale)' if log else ''}",
+                   header)
+
+
+def mechanism_chart(summary: pd.DataFrame, header: str = "") -> alt.Chart:
+    """Stacked bars: the overhead of each policy split by mechanism (zero mechanisms dropped)."""
+    t = mechanism_table(summary)
+    live = t.groupby("mechanism")["value"].transform("max") > 0
+    d = t[live].assign(shown=lambda x: x["value"] * 100,
+                       rank=lambda x: x["mechanism"].map(MECHANISMS.index))
+    chart = alt.Chart(d).mark_bar().encode(
+        y=_policy_y(t["policy"]), x=alt.X("sum(shown):Q", title="overhead (% of host CPU)"),
+        color=alt.Color("mechanism:N", sort=[m for m in MECHANISMS if m in set(d["mechanism"])],
+                        scale=alt.Scale(scheme="tableau10"), title="mechanism"),
+        order=alt.Order("rank:Q"), tooltip=["policy", "mechanism", alt.Tooltip("shown:Q", format=".4~g")])
+    return _titled(chart, "Where the overhead goes", "% of host CPU, stacked by mechanism", header)
+
+
+def hosts_chart(hosts: pd.DataFrame | None = None, summary: pd.DataFrame | None = None,
+                log: bool = True, header: str = "") -> alt.LayerChart:
+    """Per-host overhead: p50, p99 and max per policy (a rule from p50 to max)."""
+    t = host_quantiles(hosts, summary)
+    d = t.assign(shown=t["value"] * 100)
+    if log:
+        d = d[d["shown"] > 0]
+    wide = d.pivot(index="policy", columns="stat", values="shown").reset_index()
+    y = _policy_y(t["policy"])
+    span = alt.Chart(wide).mark_rule(strokeWidth=2).encode(
+        y=y, x=_x("p50:Q", "per-host overhead (% of host CPU)", log), x2="max:Q",
+        color=_color(t["policy"]))
+    dots = alt.Chart(d).mark_point(filled=True, size=70).encode(
+        y=y, x="shown:Q", shape=alt.Shape("stat:N", sort=list(HOST_STATS), title="over hosts"),
+        color=alt.Color("policy:N", scale=policy_scale(t["policy"]), legend=None),
+        tooltip=["policy", "stat", alt.Tooltip("shown:Q", format=".4~g")])
+    return _titled(span + dots, "Overhead across hosts",
+                   f"% of host CPU per host: p50, p99, max{' (log scale)' if log else ''}", header)
+
+
+def host_histogram_chart(hosts: pd.DataFrame, bins: int = 30, log: bool = True,
+                         header: str = "") -> alt.FacetChart:
+    """A histogram of per-host overhead per policy, binned in pandas, one row per policy."""
+    d = host_histogram(hosts, bins, log).assign(lo=lambda x: x["lo"] * 100, hi=lambda x: x["hi"] * 100)
+    chart = alt.Chart(d).mark_bar().encode(
+        x=_x("lo:Q", "per-host overhead (% of host CPU)", log), x2="hi:Q",
+        y=alt.Y("share:Q", title=None, axis=alt.Axis(format="~%", tickCount=2)), y2=alt.datum(0),
+        color=alt.Color("policy:N", scale=policy_scale(d["policy"]), legend=None),
+    ).properties(width=460, height=48)
+    chart = chart.facet(row=alt.Row("policy:N", sort=policy_order(d["policy"]), title=None,
+                                    header=alt.Header(labelAngle=0, labelAlign="left")))
+    return _titled(chart, "Distribution of overhead across hosts",
+                   f"share of hosts per bin, % of host CPU{' (log bins, hosts at 0 left out)' if log else ''}",
+                   header)
+
+
+def memory_chart(summary: pd.DataFrame, header: str = "") -> alt.Chart:
+    """Grouped bars: guest fpstate KiB per vCPU (resident, address space, peak, unused AMX)."""
+    t = memory_table(summary)
+    kinds = list(dict.fromkeys(t["kind"]))
+    chart = alt.Chart(t.assign(kib=t["value"] / 1024)).mark_bar().encode(
+        y=_policy_y(t["policy"]), yOffset=alt.YOffset("kind:N", sort=kinds),
+        x=alt.X("kib:Q", title="KiB per vCPU"),
+        color=alt.Color("kind:N", sort=kinds, scale=alt.Scale(scheme="set2"), title=None),
+        tooltip=["policy", "kind", alt.Tooltip("kib:Q", format=".4~g")],
+    ).properties(height=alt.Step(5))
+    return _titled(chart, "Guest fpstate memory per vCPU",
+                   "KiB per vCPU: resident pages, vmalloc address space, peak, AMX never used",
+                   header)
+
+
+def class_chart(by_class: pd.DataFrame, metric: str = "overhead_fraction", log: bool = False,
+                header: str = "") -> alt.FacetChart:
+    """Bars per policy, one panel per workload class."""
+    t = class_table(by_class, metric)
+    factor, unit = display_unit(metric, metric_unit(by_class, metric))
+    d = _bar_base(t.assign(shown=t["value"] * factor), log)
+    chart = alt.Chart(d).mark_bar().encode(
+        y=_policy_y(t["policy"]), x=_x("shown:Q", unit, log), x2="base:Q", color=_color(t["policy"]),
+        tooltip=["policy", "workload", alt.Tooltip("shown:Q", format=".4~g")],
+    ).properties(width=150)
+    chart = chart.facet(facet=alt.Facet("workload:N", title=None), columns=4)
+    return _titled(chart, f"{metric_title(metric)} by workload class",
+                   f"{unit_note(metric, unit)}, per workload class", header)
+
+
+def sweep_chart(sweep: pd.DataFrame, param: str | None = None, metric: str = "overhead_fraction",
+                log: bool = True, log_x: bool = False, thresholds: Sequence[float] = THRESHOLDS,
+                header: str = "") -> alt.LayerChart:
+    """Metric against one swept parameter, a line per policy; rules at 0.1 % and 1 % for fractions."""
+    t, param = sweep_table(sweep, param, metric)
+    factor, unit = display_unit(metric, metric_unit(sweep, metric))
+    d = t.rename(columns={param: "x"}).assign(shown=lambda x: x["value"] * factor)
+    if log:
+        d = d[d["shown"] > 0]
+    names = d["policy"]
+    lines = alt.Chart(d).mark_line(point=True).encode(
+        x=_x("x:Q", param, log_x), y=alt.Y("shown:Q", title=f"{metric} ({unit})",
+                                          scale=alt.Scale(type="log") if log else alt.Scale()),
+        color=_color(names), strokeWidth=emphasis(3.5, 1.5),
+        tooltip=["policy", alt.Tooltip("x:Q", title=param), alt.Tooltip("shown:Q", format=".4~g")])
+    layers = [lines]
+    if thresholds and is_fraction(metric, metric_unit(sweep, metric)):
+        rules = pd.DataFrame({"y": [v * factor for v in thresholds],
+                              "label": [f"{v * factor:g} %" for v in thresholds]})
+        base = alt.Chart(rules).encode(y="y:Q")
+        layers += [base.mark_rule(strokeDash=[4, 4], color="#555555"),
+                   base.mark_text(align="left", dy=-6, x=4, color="#555555").encode(text="label:N")]
+    return _titled(alt.layer(*layers), f"{metric_title(metric)} against {param}",
+                   f"{unit_note(metric, unit)}; mean over seeds per point{' (log scale)' if log else ''}", header)
+
+
+def tornado_chart(df: pd.DataFrame, metric: str = "overhead_fraction", unit: str = "fraction",
+                  header: str = "") -> alt.LayerChart:
+    """Horizontal bars from the baseline to the metric at each parameter's low and high value."""
+    t = tornado_table(df)
+    factor, shown_unit = display_unit(metric, unit)
+    long = pd.concat([
+        pd.DataFrame({"parameter": t["parameter"], "end": side, "setting": t[f"{side}_value"],
+                      "start": t["baseline"] * factor, "stop": t[f"metric_{side}"] * factor})
+        for side in ("low", "high")], ignore_index=True)
+    long["label"] = [f"{v:g}" for v in long["setting"]]
+    y = alt.Y("parameter:N", sort=list(t["parameter"]), title=None)
+    base = alt.Chart(long).encode(y=y)
+    bars = base.mark_bar(height=14).encode(
+        x=alt.X("start:Q", title=f"{metric} ({shown_unit})", scale=alt.Scale(zero=False, padding=40, nice=False)),
+        x2="stop:Q", color=alt.Color("end:N", sort=["low", "high"], title="parameter at",
+                                     scale=alt.Scale(range=["#9ECAE1", "#08519C"])))
+    right = base.transform_filter("datum.stop >= datum.start").mark_text(align="left", dx=4)
+    left = base.transform_filter("datum.stop < datum.start").mark_text(align="right", dx=-4)
+    texts = [m.encode(x="stop:Q", text="label:N") for m in (right, left)]
+    rule = alt.Chart(pd.DataFrame({"b": [t["baseline"].iloc[0] * factor]})).mark_rule().encode(x="b:Q")
+    return _titled(alt.layer(bars, *texts, rule), f"Sensitivity: {metric_title(metric)}",
+                   f"{unit_note(metric, shown_unit)}; bars from the baseline to the low and high parameter value", header)
+
+
+def build_chart(kind: str, frames: Mapping, header: str = "", **options):
+    """The chart ``kind`` (a key of :data:`CHART_KINDS`) drawn from a dict of frames."""
+    f = frames
+    builders = {
+        "overhead": lambda: overhead_chart(f["summary"], header=header, **options),
+        "mechanisms": lambda: mechanism_chart(f["summary"], header=header),
+        "hosts": lambda: hosts_chart(f.get("hosts"), f.get("summary"), header=header, **options),
+        "host_histogram": lambda: host_histogram_chart(f["hosts"], header=header, **options),
+        "memory": lambda: memory_chart(f["summary"], header=header),
+        "by_class": lambda: class_chart(f["by_class"], header=header, **options),
+        "sweep": lambda: sweep_chart(f["sweep"], header=header, **options),
+        "tornado": lambda: tornado_chart(f["tornado"], header=header, **options),
+    }
+    if kind not in builders:
+        raise InputError(f"unknown chart '{kind}'; allowed: {', '.join(CHART_KINDS)}")
+    if kind not in available_kinds(frames):
+        raise InputError(f"chart '{kind}' needs frame {' or '.join(CHART_KINDS[kind])}")
+    return builders[kind]()
