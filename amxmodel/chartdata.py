@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
+from .errors import InputError, unknown
 from .theme import policy_order
 
 MECHANISMS = ("rdmsr_xfd", "wrmsr_xfd", "xfd_err", "intercept_exits", "nm_exits",
@@ -233,3 +233,11 @@ def available_kinds(frames: Mapping) -> list[str]:
     def have(key: str) -> bool:
         return isinstance(frames.get(key), pd.DataFrame) and not frames[key].empty
     return [k for k, keys in CHART_KINDS.items() if any(have(key) for key in keys)]
+
+
+def check_kind(kind: str, frames: Mapping) -> None:
+    """InputError unless ``kind`` is a chart kind whose frames are present."""
+    if kind not in CHART_KINDS:
+        raise unknown("chart", kind, CHART_KINDS)
+    if kind not in available_kinds(frames):
+        raise InputError(f"chart '{kind}' needs frame {' or '.join(CHART_KINDS[kind])}")

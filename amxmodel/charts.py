@@ -17,12 +17,11 @@ import altair as alt
 import pandas as pd
 
 from .chartdata import (
-    CHART_KINDS,
     HOST_STATS,
     MECHANISMS,
     THRESHOLDS,
     Z95,
-    available_kinds,
+    check_kind,
     class_table,
     display_unit,
     host_histogram,
@@ -37,7 +36,6 @@ from .chartdata import (
     tornado_table,
     unit_note,
 )
-from .errors import InputError
 from .theme import emphasis, policy_order, policy_scale
 
 # ----------------------------------------------------------------------------- charts
@@ -235,11 +233,9 @@ def build_chart(kind: str, frames: Mapping, header: str = "", **options):
         "host_histogram": lambda: host_histogram_chart(f["hosts"], header=header, **options),
         "memory": lambda: memory_chart(f["summary"], header=header),
         "by_class": lambda: class_chart(f["by_class"], header=header, **options),
-        "sweep": lambda: sweep_chart(f["sweep"], header=header, **options),
+        "sweep": lambda: sweep_chart(f["sweep"], options.pop("param", f.get("sweep_param")),
+                                     header=header, **options),
         "tornado": lambda: tornado_chart(f["tornado"], header=header, **options),
     }
-    if kind not in builders:
-        raise InputError(f"unknown chart '{kind}'; allowed: {', '.join(CHART_KINDS)}")
-    if kind not in available_kinds(frames):
-        raise InputError(f"chart '{kind}' needs frame {' or '.join(CHART_KINDS[kind])}")
+    check_kind(kind, frames)
     return builders[kind]()
