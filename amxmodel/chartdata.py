@@ -13,17 +13,18 @@ shown in percent, bytes in KiB.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from .errors import InputError, unknown
-from .theme import policy_order
+from .policies import POLICY_NAMES
 
 MECHANISMS = ("rdmsr_xfd", "wrmsr_xfd", "xfd_err", "intercept_exits", "nm_exits",
               "switch_check", "user_exits", "realloc", "xinuse", "xsaves_tiles")
-MEMORY_METRICS = {"fpstate_bytes_per_vcpu": "resident", "fpstate_va_bytes_per_vcpu": "address space",
+MEMORY_METRICS = {"fpstate_bytes_per_vcpu": "resident",
+                  "fpstate_va_bytes_per_vcpu": "address space",
                   "fpstate_peak_bytes_per_vcpu": "peak (realloc)",
                   "unused_amx_bytes_per_vcpu": "unused AMX"}
 HOST_STATS = ("p50", "p99", "max")
@@ -33,6 +34,12 @@ Z95 = 1.96
 
 
 # ----------------------------------------------------------------------------- units
+
+
+def policy_order(names: Iterable[str]) -> list[str]:
+    """Policies in catalogue order, unknown names after them in first-seen order."""
+    seen = list(dict.fromkeys(str(n) for n in names))
+    return [p for p in POLICY_NAMES if p in seen] + [n for n in seen if n not in POLICY_NAMES]
 
 
 def is_fraction(metric: str, unit: str = "") -> bool:
@@ -83,7 +90,7 @@ def _lookup(meta: Mapping, dotted: str):
 
 
 def scenario_header(meta: Mapping | None) -> str:
-    """``scenario default, seed 20211116, rdmsr_xfd=50 cyc, wrmsr_xfd=200 cyc`` (known keys only)."""
+    """``scenario default, seed 20211116, rdmsr_xfd=50 cyc, wrmsr_xfd=200 cyc`` (keys found)."""
     meta = meta or {}
     parts = [f"scenario {meta.get('name') or 'unnamed'}"]
     if meta.get("seed") is not None:
@@ -129,7 +136,8 @@ def _ordered(df: pd.DataFrame, by: Sequence[str] = ()) -> pd.DataFrame:
 def _labelled(df: pd.DataFrame, names: Mapping[str, str], column: str) -> pd.DataFrame:
     """Rows of the metrics in ``names`` as policy, ``column`` (their label), value; in order."""
     rows = _metric_rows(one_scenario(df), list(names))
-    labels = pd.Categorical(rows["metric"].map(names), categories=list(dict.fromkeys(names.values())))
+    order = list(dict.fromkeys(names.values()))
+    labels = pd.Categorical(rows["metric"].map(names), categories=order)
     return _ordered(rows.assign(**{column: labels})[["policy", column, "value"]], [column])
 
 
@@ -198,7 +206,8 @@ def sweep_table(sweep: pd.DataFrame, param: str | None = None,
     varied = swept_parameters(sweep)
     if param is None:
         if len(varied) != 1:
-            raise InputError(f"sweep varies {', '.join(varied) or 'no parameter'}; pass param=<one>")
+            varies = ", ".join(varied) or "no parameter"
+            raise InputError(f"sweep varies {varies}; pass param=<one of them>")
         param = varied[0]
     if param not in sweep:
         raise InputError(f"sweep has no column '{param}'; swept: {', '.join(varied) or 'none'}")
@@ -215,7 +224,8 @@ def tornado_table(df: pd.DataFrame) -> pd.DataFrame:
     need = ["parameter", "low_value", "high_value", "metric_low", "metric_high", "baseline"]
     missing = [c for c in need if c not in df]
     if missing:
-        raise InputError(f"tornado frame lacks column(s) {', '.join(missing)}; needs {', '.join(need)}")
+        raise InputError(f"tornado frame lacks column(s) {', '.join(missing)}; "
+                         f"needs {', '.join(need)}")
     out = df[need].assign(swing=(df["metric_high"] - df["metric_low"]).abs())
     return out.sort_values("swing", ascending=False, kind="stable").reset_index(drop=True)
 

@@ -32,13 +32,17 @@ from .chartdata import (
     metric_title,
     metric_unit,
     overhead_table,
+    policy_order,
     sweep_table,
     tornado_table,
     unit_note,
 )
-from .theme import emphasis, policy_order, policy_scale
+from .theme import emphasis, policy_scale
 
 # ----------------------------------------------------------------------------- charts
+
+_LOG_NOTE = {True: " (log scale)", False: ""}
+
 
 def _titled(chart, title: str, units: str, header: str):
     """The chart with a title and a subtitle naming the units and the scenario."""
@@ -88,9 +92,9 @@ def overhead_chart(summary: pd.DataFrame, metric: str = "overhead_fraction", log
     whiskers = base.mark_rule(color="#222222").encode(x=_x("lo:Q", axis, log), x2="hi:Q")
     labels = base.mark_text(align="left", dx=5, fontSize=11).encode(
         x=_x("hi:Q", axis, log), text=alt.Text("shown:Q", format=".3~g"))
+    note = f"{unit_note(metric, unit)}; mean over hosts, whiskers: 95% interval"
     return _titled(bars + whiskers + labels, f"{metric_title(metric)} by policy",
-                   f"{unit_note(metric, unit)}; mean over hosts, whiskers: 95% interval{' (log scale)' if log else ''}",
-                   header)
+                   note + _LOG_NOTE[log], header)
 
 
 def mechanism_chart(summary: pd.DataFrame, header: str = "") -> alt.Chart:
@@ -103,7 +107,8 @@ def mechanism_chart(summary: pd.DataFrame, header: str = "") -> alt.Chart:
         y=_policy_y(t["policy"]), x=alt.X("sum(shown):Q", title="overhead (% of host CPU)"),
         color=alt.Color("mechanism:N", sort=[m for m in MECHANISMS if m in set(d["mechanism"])],
                         scale=alt.Scale(scheme="tableau10"), title="mechanism"),
-        order=alt.Order("rank:Q"), tooltip=["policy", "mechanism", alt.Tooltip("shown:Q", format=".4~g")])
+        order=alt.Order("rank:Q"),
+        tooltip=["policy", "mechanism", alt.Tooltip("shown:Q", format=".4~g")])
     return _titled(chart, "Where the overhead goes", "% of host CPU, stacked by mechanism", header)
 
 
@@ -124,13 +129,14 @@ def hosts_chart(hosts: pd.DataFrame | None = None, summary: pd.DataFrame | None 
         color=alt.Color("policy:N", scale=policy_scale(t["policy"]), legend=None),
         tooltip=["policy", "stat", alt.Tooltip("shown:Q", format=".4~g")])
     return _titled(span + dots, "Overhead across hosts",
-                   f"% of host CPU per host: p50, p99, max{' (log scale)' if log else ''}", header)
+                   "% of host CPU per host: p50, p99, max" + _LOG_NOTE[log], header)
 
 
 def host_histogram_chart(hosts: pd.DataFrame, bins: int = 30, log: bool = True,
                          header: str = "") -> alt.FacetChart:
     """A histogram of per-host overhead per policy, binned in pandas, one row per policy."""
-    d = host_histogram(hosts, bins, log).assign(lo=lambda x: x["lo"] * 100, hi=lambda x: x["hi"] * 100)
+    d = host_histogram(hosts, bins, log)
+    d = d.assign(lo=d["lo"] * 100, hi=d["hi"] * 100)
     chart = alt.Chart(d).mark_bar().encode(
         x=_x("lo:Q", "per-host overhead (% of host CPU)", log), x2="hi:Q",
         y=alt.Y("share:Q", title=None, axis=alt.Axis(format="~%", tickCount=2)), y2=alt.datum(0),
@@ -139,8 +145,8 @@ def host_histogram_chart(hosts: pd.DataFrame, bins: int = 30, log: bool = True,
     chart = chart.facet(row=alt.Row("policy:N", sort=policy_order(d["policy"]), title=None,
                                     header=alt.Header(labelAngle=0, labelAlign="left")))
     return _titled(chart, "Distribution of overhead across hosts",
-                   f"share of hosts per bin, % of host CPU{' (log bins, hosts at 0 left out)' if log else ''}",
-                   header)
+                   "share of hosts per bin, % of host CPU"
+                   + (" (log bins, hosts at 0 left out)" if log else ""), header)
 
 
 def memory_chart(summary: pd.DataFrame, header: str = "") -> alt.Chart:
@@ -165,7 +171,8 @@ def class_chart(by_class: pd.DataFrame, metric: str = "overhead_fraction", log: 
     factor, unit = display_unit(metric, metric_unit(by_class, metric))
     d = _bar_base(t.assign(shown=t["value"] * factor), log)
     chart = alt.Chart(d).mark_bar().encode(
-        y=_policy_y(t["policy"]), x=_x("shown:Q", unit, log), x2="base:Q", color=_color(t["policy"]),
+        y=_policy_y(t["policy"]), x=_x("shown:Q", unit, log), x2="base:Q",
+        color=_color(t["policy"]),
         tooltip=["policy", "workload", alt.Tooltip("shown:Q", format=".4~g")],
     ).properties(width=150)
     chart = chart.facet(facet=alt.Facet("workload:N", title=None), columns=4)
@@ -176,7 +183,7 @@ def class_chart(by_class: pd.DataFrame, metric: str = "overhead_fraction", log: 
 def sweep_chart(sweep: pd.DataFrame, param: str | None = None, metric: str = "overhead_fraction",
                 log: bool = True, log_x: bool = False, thresholds: Sequence[float] = THRESHOLDS,
                 header: str = "") -> alt.LayerChart:
-    """Metric against one swept parameter, a line per policy; rules at 0.1 % and 1 % for fractions."""
+    """A metric against one swept parameter, a line per policy; rules at 0.1 % and 1 %."""
     t, param = sweep_table(sweep, param, metric)
     factor, unit = display_unit(metric, metric_unit(sweep, metric))
     d = t.rename(columns={param: "x"}).assign(shown=lambda x: x["value"] * factor)
@@ -196,7 +203,8 @@ def sweep_chart(sweep: pd.DataFrame, param: str | None = None, metric: str = "ov
         layers += [base.mark_rule(strokeDash=[4, 4], color="#555555"),
                    base.mark_text(align="left", dy=-6, x=4, color="#555555").encode(text="label:N")]
     return _titled(alt.layer(*layers), f"{metric_title(metric)} against {param}",
-                   f"{unit_note(metric, unit)}; mean over seeds per point{' (log scale)' if log else ''}", header)
+                   f"{unit_note(metric, unit)}; mean over seeds per point" + _LOG_NOTE[log],
+                   header)
 
 
 def tornado_chart(df: pd.DataFrame, metric: str = "overhead_fraction", unit: str = "fraction",
@@ -212,15 +220,18 @@ def tornado_chart(df: pd.DataFrame, metric: str = "overhead_fraction", unit: str
     y = alt.Y("parameter:N", sort=list(t["parameter"]), title=None)
     base = alt.Chart(long).encode(y=y)
     bars = base.mark_bar(height=14).encode(
-        x=alt.X("start:Q", title=f"{metric} ({shown_unit})", scale=alt.Scale(zero=False, padding=40, nice=False)),
+        x=alt.X("start:Q", title=f"{metric} ({shown_unit})",
+                scale=alt.Scale(zero=False, padding=40, nice=False)),
         x2="stop:Q", color=alt.Color("end:N", sort=["low", "high"], title="parameter at",
                                      scale=alt.Scale(range=["#9ECAE1", "#08519C"])))
     right = base.transform_filter("datum.stop >= datum.start").mark_text(align="left", dx=4)
     left = base.transform_filter("datum.stop < datum.start").mark_text(align="right", dx=-4)
     texts = [m.encode(x="stop:Q", text="label:N") for m in (right, left)]
-    rule = alt.Chart(pd.DataFrame({"b": [t["baseline"].iloc[0] * factor]})).mark_rule().encode(x="b:Q")
+    baseline = pd.DataFrame({"b": [t["baseline"].iloc[0] * factor]})
+    rule = alt.Chart(baseline).mark_rule().encode(x="b:Q")
     return _titled(alt.layer(bars, *texts, rule), f"Sensitivity: {metric_title(metric)}",
-                   f"{unit_note(metric, shown_unit)}; bars from the baseline to the low and high parameter value", header)
+                   f"{unit_note(metric, shown_unit)}; bars from the baseline to the metric at "
+                   "the parameter's low and high value", header)
 
 
 def build_chart(kind: str, frames: Mapping, header: str = "", **options):

@@ -15,24 +15,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .chartdata import (
-    MECHANISMS,
-    THRESHOLDS,
-    Z95,
-    check_kind,
-    class_table,
-    host_histogram,
-    host_quantiles,
-    is_fraction,
-    mechanism_table,
-    memory_table,
-    metric_title,
-    metric_unit,
-    overhead_table,
-    sweep_table,
-    tornado_table,
-    unit_note,
-)
+from . import chartdata as cd
 from .textfmt import (
     RAMP,
     WIDTH,
@@ -46,18 +29,17 @@ from .textfmt import (
     text_table,
     wrap,
 )
-from .theme import policy_order
 
 __all__ = ["chart_text", "format_value", "text_bars", "text_sweep", "text_table"]
 
-MECH_CHARS = dict(zip(MECHANISMS, "RWEINSUAXT"))
+MECH_CHARS = dict(zip(cd.MECHANISMS, "RWEINSUAXT"))
 MECH_SHORT = {"rdmsr_xfd": "rdmsr", "wrmsr_xfd": "wrmsr", "intercept_exits": "intercept",
               "nm_exits": "nm", "switch_check": "switch", "user_exits": "user",
               "xsaves_tiles": "xsaves"}
 
 
 def _unit(df: pd.DataFrame, metric: str) -> str:
-    return metric_unit(df, metric) or ("fraction" if is_fraction(metric) else "")
+    return cd.metric_unit(df, metric) or ("fraction" if cd.is_fraction(metric) else "")
 
 
 def _auto_log(values: pd.Series) -> bool:
@@ -67,7 +49,7 @@ def _auto_log(values: pd.Series) -> bool:
 
 
 def _doc(title: str, metric: str, unit: str, params: str, *blocks: str) -> str:
-    label = unit_note(metric, "%") if is_fraction(metric, unit) else unit
+    label = cd.unit_note(metric, "%") if cd.is_fraction(metric, unit) else unit
     lines = header_lines(title, metric, label, params)
     for block in blocks:
         lines += ["", block]
@@ -77,7 +59,7 @@ def _doc(title: str, metric: str, unit: str, params: str, *blocks: str) -> str:
 def _wide(t: pd.DataFrame, column: str, names: Sequence[str] | None = None) -> pd.DataFrame:
     """Policy rows (catalogue order) by ``column`` values, ``policy`` as first column."""
     wide = t.pivot(index="policy", columns=column, values="value")
-    wide = wide.reindex(index=policy_order(t["policy"]),
+    wide = wide.reindex(index=cd.policy_order(t["policy"]),
                         columns=list(names or dict.fromkeys(t[column])))
     return wide.rename_axis(columns=None).reset_index()
 
@@ -85,17 +67,18 @@ def _wide(t: pd.DataFrame, column: str, names: Sequence[str] | None = None) -> p
 def _overhead(frames: Mapping, params: str, metric: str = "overhead_fraction",
               log: bool | None = None) -> str:
     s = frames["summary"]
-    t, unit = overhead_table(s, metric), _unit(s, metric)
-    table = pd.DataFrame({"policy": t["policy"], "mean": t["value"], "95% +-": t["stderr"] * Z95})
+    t, unit = cd.overhead_table(s, metric), _unit(s, metric)
+    table = pd.DataFrame({"policy": t["policy"], "mean": t["value"],
+                          "95% +-": t["stderr"] * cd.Z95})
     bars = text_bars(t["policy"], t["value"], unit=unit,
                      log=_auto_log(t["value"]) if log is None else log)
-    return _doc(f"{metric_title(metric)} by policy (mean over hosts)", metric, unit, params,
+    return _doc(f"{cd.metric_title(metric)} by policy (mean over hosts)", metric, unit, params,
                 text_table(table, {"mean": unit, "95% +-": unit}), bars)
 
 
 def _mechanisms(frames: Mapping, params: str) -> str:
-    t = mechanism_table(frames["summary"])
-    live = [m for m in MECHANISMS if (t.loc[t["mechanism"] == m, "value"] > 0).any()]
+    t = cd.mechanism_table(frames["summary"])
+    live = [m for m in cd.MECHANISMS if (t.loc[t["mechanism"] == m, "value"] > 0).any()]
     wide = _wide(t, "mechanism", live)
     bars = text_bars(wide["policy"], wide[live].to_numpy(), unit="fraction",
                      chars="".join(MECH_CHARS[m] for m in live),
@@ -109,7 +92,7 @@ def _mechanisms(frames: Mapping, params: str) -> str:
 
 
 def _hosts(frames: Mapping, params: str, log: bool | None = None) -> str:
-    t = host_quantiles(frames.get("hosts"), frames.get("summary"))
+    t = cd.host_quantiles(frames.get("hosts"), frames.get("summary"))
     wide = _wide(t, "stat")
     bars = text_bars(wide["policy"], wide["p99"], unit="fraction",
                      log=_auto_log(wide["p99"]) if log is None else log)
@@ -119,8 +102,8 @@ def _hosts(frames: Mapping, params: str, log: bool | None = None) -> str:
 
 
 def _host_histogram(frames: Mapping, params: str, bins: int = 30, log: bool = True) -> str:
-    h = host_histogram(frames["hosts"], bins, log)
-    names = policy_order(h["policy"])
+    h = cd.host_histogram(frames["hosts"], bins, log)
+    names = cd.policy_order(h["policy"])
     lw = min(max(len(n) for n in names), 18)
     lines = wrap(f"x: per-host overhead from {format_value(h['lo'].min(), 'fraction')} to "
                  f"{format_value(h['hi'].max(), 'fraction')}, {bins} {'log' if log else 'linear'}"
@@ -131,13 +114,14 @@ def _host_histogram(frames: Mapping, params: str, bins: int = 30, log: bool = Tr
         peak = g.loc[g["share"].idxmax()]
         mid = (peak["lo"] * peak["hi"]) ** 0.5 if log else (peak["lo"] + peak["hi"]) / 2
         mode = f"mode ~{format_value(mid, 'fraction')}" if g["hosts"].sum() else "no host in range"
-        lines.append(fit(f"{fit(name, lw):<{lw}} |{sparkline(g['share'], 0.0, top)}| {mode}", WIDTH))
+        shades = sparkline(g["share"], 0.0, top)
+        lines.append(fit(f"{fit(name, lw):<{lw}} |{shades}| {mode}", WIDTH))
     return _doc("Distribution of overhead across hosts", "overhead_fraction per host", "fraction",
                 params, "\n".join(lines))
 
 
 def _memory(frames: Mapping, params: str) -> str:
-    t = memory_table(frames["summary"])
+    t = cd.memory_table(frames["summary"])
     wide = _wide(t, "kind")
     bars = text_bars(wide["policy"], wide["resident"], unit="bytes")
     return _doc("Guest fpstate memory per vCPU (bars: resident)", "fpstate_*_bytes_per_vcpu",
@@ -148,13 +132,13 @@ def _memory(frames: Mapping, params: str) -> str:
 def _by_class(frames: Mapping, params: str, metric: str = "overhead_fraction",
               log: bool | None = None) -> str:
     df = frames["by_class"]
-    t, unit = class_table(df, metric), _unit(df, metric)
+    t, unit = cd.class_table(df, metric), _unit(df, metric)
     wide = _wide(t, "workload")
     worst = t.loc[t.groupby("policy", sort=False)["value"].idxmax()]
     labels = [f"{p} ({w})" for p, w in zip(worst["policy"], worst["workload"])]
     bars = text_bars(labels, worst["value"], unit=unit,
                      log=_auto_log(worst["value"]) if log is None else log)
-    return _doc(f"{metric_title(metric)} by workload class (bars: worst class)", metric, unit,
+    return _doc(f"{cd.metric_title(metric)} by workload class (bars: worst class)", metric, unit,
                 params, text_table(wide, dict.fromkeys(wide.columns[1:], unit)), bars)
 
 
@@ -172,27 +156,27 @@ def _crossing(x: np.ndarray, v: np.ndarray, level: float) -> str:
 
 def _sweep(frames: Mapping, params: str, param: str | None = None,
            metric: str = "overhead_fraction", log: bool = True,
-           thresholds: Sequence[float] = THRESHOLDS) -> str:
-    t, param = sweep_table(frames["sweep"], param or frames.get("sweep_param"), metric)
+           thresholds: Sequence[float] = cd.THRESHOLDS) -> str:
+    t, param = cd.sweep_table(frames["sweep"], param or frames.get("sweep_param"), metric)
     unit = _unit(frames["sweep"], metric)
     wide = t.pivot(index=param, columns="policy", values="value").sort_index()
-    wide = wide[policy_order(wide.columns)]
+    wide = wide[cd.policy_order(wide.columns)]
     x = wide.index.to_numpy(dtype=float)
     spark = text_sweep(x, {p: wide[p] for p in wide.columns}, param=param, unit=unit, log=log)
     table = pd.DataFrame({"policy": wide.columns, f"at {sig(x[0])}": wide.iloc[0].to_numpy(),
                           f"at {sig(x[-1])}": wide.iloc[-1].to_numpy()})
     units = dict.fromkeys(table.columns[1:], unit)
-    if thresholds and is_fraction(metric, unit):
+    if thresholds and cd.is_fraction(metric, unit):
         for level in thresholds:
             table[f"reaches {format_value(level, 'fraction')}"] = [
                 _crossing(x, wide[p].to_numpy(), level) for p in wide.columns]
-    return _doc(f"{metric_title(metric)} against {param}", metric, unit, params, spark,
+    return _doc(f"{cd.metric_title(metric)} against {param}", metric, unit, params, spark,
                 text_table(table, units))
 
 
 def _tornado(frames: Mapping, params: str, metric: str = "overhead_fraction",
              unit: str = "fraction") -> str:
-    t = tornado_table(frames["tornado"])
+    t = cd.tornado_table(frames["tornado"])
     lw = min(max(len(p) for p in t["parameter"]), 28)
     half = (WIDTH - lw - 2) // 2
     deltas = np.concatenate([t["metric_low"] - t["baseline"], t["metric_high"] - t["baseline"]])
@@ -215,7 +199,7 @@ def _tornado(frames: Mapping, params: str, metric: str = "overhead_fraction",
     table = t[["parameter", "low_value", "high_value", "metric_low", "metric_high"]].rename(
         columns={"low_value": "low", "high_value": "high", "metric_low": "at low",
                  "metric_high": "at high"})
-    return _doc(f"Sensitivity: {metric_title(metric)}", metric, unit, params, "\n".join(lines),
+    return _doc(f"Sensitivity: {cd.metric_title(metric)}", metric, unit, params, "\n".join(lines),
                 text_table(table, {"at low": unit, "at high": unit}))
 
 
@@ -226,6 +210,6 @@ TEXT_KINDS = {"overhead": _overhead, "mechanisms": _mechanisms, "hosts": _hosts,
 
 def chart_text(kind: str, frames: Mapping, header: str = "", **options) -> str:
     """The text form of chart ``kind`` (as in :mod:`amxmodel.charts`), every line <= 72 columns."""
-    check_kind(kind, frames)
+    cd.check_kind(kind, frames)
     text = TEXT_KINDS[kind](frames, header, **options)
     return "\n".join(fit(line, WIDTH) for line in text.splitlines())

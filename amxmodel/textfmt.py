@@ -100,7 +100,7 @@ def _label_width(labels: Sequence[str], room: int, cap: int = 24, floor: int = 8
 
 def text_table(df: pd.DataFrame, units: Mapping[str, str] | None = None,
                width: int = WIDTH) -> str:
-    """An aligned table of ``df`` (numbers formatted with ``units[col]``), split to fit ``width``."""
+    """An aligned table of ``df`` (numbers with ``units[col]``), in blocks that fit ``width``."""
     units = units or {}
     cols = [str(c) for c in df.columns]
     cells: list[list[str]] = []
@@ -147,7 +147,8 @@ def _lengths(values: np.ndarray, room: int, log: bool) -> np.ndarray:
     if log:
         lo, hi = _log_span(values)
         with np.errstate(divide="ignore", invalid="ignore"):
-            frac = np.where(values > 0, (np.log10(np.where(values > 0, values, 1)) - lo) / (hi - lo), 0)
+            logs = np.log10(np.where(values > 0, values, 1.0))
+            frac = np.where(values > 0, (logs - lo) / (hi - lo), 0.0)
         return np.where(values > 0, np.maximum(1, np.round(frac * room)), 0).astype(int)
     top = np.nanmax(values) if len(values) and np.nanmax(values) > 0 else 1.0
     return np.round(np.clip(np.nan_to_num(values), 0, None) / top * room).astype(int)
@@ -164,7 +165,8 @@ def text_bars(labels: Sequence[str], values: Sequence[float] | Sequence[Sequence
     lw = _label_width(labels, width - vw - 14)
     room = max(1, width - lw - vw - 4)
     lines = []
-    for label, row, total, n, text in zip(labels, parts, totals, _lengths(totals, room, log), shown):
+    lengths = _lengths(totals, room, log)
+    for label, row, total, n, text in zip(labels, parts, totals, lengths, shown):
         bar = "".join(chars[i % len(chars)] * c for i, c in enumerate(_split(row, total, n)))
         bar = bar or ("." if total > 0 else "")
         lines.append(fit(f"{fit(str(label), lw):<{lw}} | {bar:<{room}} {text}", width))
@@ -217,7 +219,8 @@ def text_sweep(x: Sequence[float], series: Mapping[str, Sequence[float]], *, par
     lines = wrap(f"x: {param} from {sig(x.min())} to {sig(x.max())}, {len(x)} points, "
                  f"left to right" if len(x) else f"x: {param}, no points", width)
     for name, v in data.items():
-        line = "".join(c * repeat for c in sparkline([np.nanmean(v[g]) for g in groups], lo, hi, log))
+        shades = sparkline([np.nanmean(v[g]) for g in groups], lo, hi, log)
+        line = "".join(c * repeat for c in shades)
         lines.append(fit(f"{fit(name, lw):<{lw}} |{line}| {ranges[name]}", width))
     lines += wrap(f"levels '{RAMP}' from {format_value(lo, unit, metric)} to "
                   f"{format_value(hi, unit, metric)}, {'log' if log else 'linear'}", width)

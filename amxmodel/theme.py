@@ -17,6 +17,7 @@ from contextlib import contextmanager
 
 import altair as alt
 
+from .chartdata import policy_order
 from .policies import POLICY_NAMES
 
 THEME_NAME = "amxmodel"
@@ -46,12 +47,6 @@ def policy_color(name: str) -> str:
     if name in POLICY_COLORS:
         return POLICY_COLORS[name]
     return _EXTRA[sum(name.encode()) % len(_EXTRA)]
-
-
-def policy_order(names: Iterable[str]) -> list[str]:
-    """Policies in catalogue order, unknown names after them in first-seen order."""
-    seen = list(dict.fromkeys(str(n) for n in names))
-    return [p for p in POLICY_NAMES if p in seen] + [n for n in seen if n not in POLICY_COLORS]
 
 
 def policy_scale(names: Iterable[str]) -> alt.Scale:
