@@ -1,0 +1,48 @@
+"""``amxmodel export RESULTS --to DIR``: a run's charts as PNG, SVG and 72-column text.
+
+Prints one written path per line. Bad input (no such results directory, a damaged
+parquet file, an unknown format or chart) ends with one ``amxmodel: error:`` line, exit
+status 2, and no file written.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from .chartdata import CHART_KINDS
+from .cli import command, extra_parser
+
+
+@extra_parser
+def _add_export_parser(sub) -> None:
+    p = sub.add_parser("export", help="write a run's charts as PNG, SVG and 72-column text")
+    p.add_argument("results", help="results directory written by 'amxmodel run --out'")
+    p.add_argument(
+        "--to",
+        dest="to_dir",
+        required=True,
+        metavar="DIR",
+        help="output directory (created if missing); files are named <chart>.<ext>",
+    )
+    p.add_argument(
+        "--formats",
+        default="png,svg,txt",
+        metavar="LIST",
+        help="comma-separated formats: png, svg, txt (default: all)",
+    )
+    p.add_argument(
+        "--charts",
+        default=None,
+        metavar="LIST",
+        help=f"comma-separated charts (default: all the data allows): {', '.join(CHART_KINDS)}",
+    )
+
+
+@command("export")
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_results
+
+    charts = [c.strip() for c in args.charts.split(",") if c.strip()] if args.charts else None
+    for path in export_results(args.results, args.to_dir, args.formats, charts):
+        print(path)
+    return 0
