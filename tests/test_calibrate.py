@@ -144,6 +144,22 @@ def test_kvm_stat_fields():
     assert old.interval_s is None and old.counts == {"UNATTRIBUTED": 9000}
 
 
+def test_kvm_stat_batch_child_with_parent_key(tmp_path):
+    f = tmp_path / "batch.txt"
+    f.write_text("kvm_exit                 30   20\nkvm_exit(HLT) kvm_exit   15   10\n")
+    m = kvm_stat.parse(read_lines(f), str(f))
+    assert m.counts == {"HLT": 10, "UNATTRIBUTED": 10}
+
+
+def test_perf_stderr_line_for_unknown_code_is_noted(tmp_path):
+    lines = read_lines(sample("perf-kvm-stat-report-vcpu.txt"))
+    at = next(i for i, x in enumerate(lines) if x.strip().startswith("UNKNOWN"))
+    lines.insert(at, "unknown kvm exit code:69 on vmx")
+    m = perf_kvm_stat.parse(lines, "mixed.txt")
+    assert m.counts["UNKNOWN"] == 40
+    assert any("unknown kvm exit code:69" in n for n in m.notes)
+
+
 def test_debugfs_snapshots_are_differenced():
     m = parse(kvm_stat, "debugfs-counters.txt")
     assert m.counters["exits"] == 480000 and m.counters["halt_exits"] == 96000

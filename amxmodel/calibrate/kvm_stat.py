@@ -3,7 +3,8 @@
 Four layouts are read:
 
 - ``kvm_stat -1`` (batch): ``'%-42s%10d%10d' % (name, total, delta)``, the delta over one
-  second; the interval is that second.
+  second; the interval is that second. A child field may be followed by its parent
+  (``kvm_exit(HLT) kvm_exit``), the internal key of kvm_stat since child events.
 - ``kvm_stat --log``: a banner of field names, then one line of ``' %9d'`` deltas per
   ``-s`` delay. Since Linux 5.7 each line starts with ``YYYY-MM-DD HH:MM:SS`` and the
   interval follows from the timestamps; older versions print no timestamp (then
@@ -33,7 +34,8 @@ TOOL = "kvm_stat"
 _STAMP = r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}"
 _INT = re.compile(r"-?\d+")
 _FIELD = re.compile(r"[A-Za-z_][\w\-]*(\([\w\-/ ]+\))?")
-_BATCH = re.compile(r"^\s*(?P<name>\S+)\s+(?P<total>-?\d+)\s+(?P<delta>-?\d+)\s*$")
+_BATCH = re.compile(r"^\s*(?P<name>\S+)(?:\s+kvm_\w+)?\s+(?P<total>-?\d+)"
+                    r"\s+(?P<delta>-?\d+)\s*$")
 _COUNTER = re.compile(r"^\s*(?P<key>[^\s:]+?)\s*(?::\s*|\s+)(?P<value>-?\d+)\s*$")
 _CHILD = re.compile(r"^(?P<parent>kvm_\w+)\((?P<child>[^)]*)\)$")
 

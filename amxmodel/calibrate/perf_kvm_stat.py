@@ -10,7 +10,8 @@ perf prints (tools/perf/builtin-kvm.c, ``print_result``)::
     ...
     Total Samples:172000, Total events handled time:5871234.50us.
 
-Versions before perf 3.14 have no Min/Max Time columns and say "Analyze events for all
+An exit code perf cannot name is printed as ``UNKNOWN`` (and ``unknown kvm exit code:N on
+vmx`` goes to stderr, which may be mixed into the file). Versions before perf 3.14 have no Min/Max Time columns and say "Analyze events for all
 VCPUs:"; both layouts are read. ``--vcpu N`` prints "VCPU N" instead of "all VCPUs"; a file
 with one such report per vCPU gives per-vCPU counts. Samples are exits; the time columns
 are not used (HLT time is halted time, not the cost of an exit). The report does not say
@@ -28,6 +29,8 @@ TOOL = "perf-kvm-stat"
 _ANALYZE = re.compile(r"^\s*Analyze events for (?P<what>.*?)(?:all VCPUs|VCPU (?P<vcpu>\d+)):\s*$")
 _TOTAL = re.compile(r"^\s*Total Samples:\s*(?P<n>\S+?),")
 _LOST = re.compile(r"^\s*Lost events:\s*(?P<n>\d+)")
+# pr_err() of get_exit_reason(), interleaved with the rows when stderr goes to the same file
+_UNKNOWN_CODE = re.compile(r"^\s*unknown kvm exit code:\s*(?P<code>\d+) on (?P<isa>\S+)")
 _PCT = r"\S+%"
 _US = r"\S+us"
 _AVG = r"\S+us\s+\(\s*\+-\s*\S+%\s*\)"
@@ -93,7 +96,9 @@ def _table(lines: list[str], start: int, path: str, vcpu: str | None, m: Measure
             _check_total(block, parse_count(total.group("n"), path, i + 1, "Total Samples"),
                          path, i + 1)
             return block, _lost(lines, i + 1, path, m), layout
-        if text.strip():
+        if _UNKNOWN_CODE.match(text):
+            m.notes.append(f"perf: {text.strip()} (line {i + 1}); its exits are the UNKNOWN row")
+        elif text.strip():
             hit = row.match(text)
             if not hit:
                 raise line_error(path, i + 1, f"expected a VM-EXIT row 'NAME SAMPLES ...' in the "
