@@ -1,0 +1,38 @@
+"""``amxmodel sweep GRID.yaml --out DIR``: run every point of a grid once, resumable.
+
+Exit status 0 when every point has a result, 1 when some failed (listed), 2 on bad input
+(checked before anything is written). See :mod:`amxmodel.sweepgrid` for the grid format.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from .cli import command, extra_parser
+
+
+@extra_parser
+def _parser(sub) -> None:
+    p = sub.add_parser("sweep", help="run a grid of scenarios (model calls or notebooks), resumable")
+    p.add_argument("grid", help="grid YAML file (see data/sweeps/)")
+    p.add_argument("--out", required=True, help="output folder (points/*.parquet, sweep.yaml, ...)")
+    p.add_argument("--jobs", type=int, default=1, help="local processes over points")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="run again the points that failed before (default: skip and report them)")
+
+
+@command("sweep")
+def _sweep(args) -> int:
+    from .sweep import run_sweep
+
+    res = run_sweep(args.grid, args.out, jobs=args.jobs, retry_failed=args.retry_failed)
+    print(f"sweep {args.grid}: {res.total} points: {len(res.ran)} ran, {len(res.skipped)} "
+          f"already done, {len(res.failed)} failed, {len(res.failed_before)} failed before "
+          f"(skipped); {res.elapsed_s:.1f} s; results in {res.out_dir / 'points'}")
+    failures = {**res.failed_before, **res.failed}
+    for pid, line in failures.items():
+        print(f"  failed {pid}: {line}", file=sys.stderr)
+    if res.failed_before:
+        print("  (run again with --retry-failed to retry; records in "
+              f"{res.out_dir / 'failed'})", file=sys.stderr)
+    return res.exit_status

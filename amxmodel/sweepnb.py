@@ -1,0 +1,97 @@
+"""Sweep points that execute a research notebook with papermill instead of calling the model.
+
+The notebook's ``parameters`` cell declares what the sweep passes (:data:`PARAMETERS`):
+``scenario``, ``sets`` (a list of ``key=value`` overrides), ``mode``, ``seed``,
+``results_path`` and ``out_dir``. The sweep passes them as a dict, so papermill does not
+guess types from how values look, names the kernel (``python3``) instead of trusting the
+notebook's metadata, and gives kernels a longer start timeout than papermill's 60 s
+because many start at once. The notebook hands its summary back with
+:func:`amxmodel.notebook.save_summary`; the executed notebook is kept, failed or not.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from .atomicio import TMP_MARK
+from .errors import InputError
+
+if TYPE_CHECKING:
+    from .sweep import PointTask
+
+PARAMETERS = ("scenario", "sets", "mode", "seed", "results_path", "out_dir")
+KERNEL_NAME = "python3"
+START_TIMEOUT_S = 180
+
+
+def _papermill(where: str):
+    try:
+        import papermill
+    except ImportError:
+        raise InputError(f"{where}: notebook sweeps need papermill: "
+                         "pip install 'amxmodel[notebooks]'") from None
+    return papermill
+
+
+def check_notebook(path: Path, names: tuple[str, ...], where: str) -> None:
+    """Raise InputError unless ``path`` is a notebook whose ``parameters`` cell declares ``names``."""
+    pm = _papermill(where)
+    from papermill.utils import find_first_tagged_cell_index, nb_language
+
+    where = f"{where} {path}"
+    if not path.is_file():
+        raise InputError(f"{where}: no such notebook")
+    try:
+        import nbformat
+
+        nb = nbformat.read(path, as_version=4)
+    except Exception as exc:  # nbformat raises several unrelated types for bad files
+        raise InputError(f"{where}: not a readable notebook ({exc})") from None
+    if find_first_tagged_cell_index(nb, "parameters") < 0:
+        raise InputError(f"{where}: no cell tagged 'parameters'; tag the cell that declares "
+                         f"{', '.join(names)}")
+    try:
+        nb_language(nb)
+    except ValueError:
+        raise InputError(f"{where}: no language in the notebook metadata; keep kernelspec "
+                         "(name python3) and language_info when stripping outputs") from None
+    declared = pm.inspect_notebook(str(path))
+    for name in names:
+        if name not in declared:
+            raise InputError(f"{where}: parameter '{name}' is not declared in the parameters "
+                             f"cell; it must declare {', '.join(names)}")
+
+
+def notebook_parameters(task: PointTask, results_path: Path) -> dict[str, Any]:
+    """What papermill injects for one point (plain data, passed as a dict)."""
+    return {"scenario": task.scenario, "sets": list(task.sets), "mode": task.mode,
+            "seed": int(task.point.seed), "results_path": str(results_path.resolve()),
+            "out_dir": ""}
+
+
+def run_notebook_point(task: PointTask) -> pd.DataFrame:
+    """Execute the notebook for one point; return the summary it saved to ``results_path``."""
+    pm = _papermill(str(task.notebook))
+    pid = task.point.point_id
+    nb_dir, pts_dir = task.out_dir / "notebooks", task.out_dir / "points"
+    nb_dir.mkdir(parents=True, exist_ok=True)
+    tmp_nb = nb_dir / f".{pid}{TMP_MARK}{os.getpid()}.ipynb"
+    results = pts_dir / f".{pid}{TMP_MARK}{os.getpid()}-nb.parquet"
+    results.unlink(missing_ok=True)
+    try:
+        pm.execute_notebook(str(task.notebook), str(tmp_nb),
+                            parameters=notebook_parameters(task, results),
+                            kernel_name=KERNEL_NAME, cwd=str(task.notebook.parent),
+                            progress_bar=False, start_timeout=START_TIMEOUT_S)
+        if not results.exists():
+            raise RuntimeError(f"{task.notebook.name} did not write its summary to results_path; "
+                               "it should call amxmodel.notebook.save_summary(res, results_path)")
+        return pd.read_parquet(results)
+    finally:
+        if tmp_nb.exists():  # kept whole, failed or not, for inspection
+            os.replace(tmp_nb, nb_dir / f"{pid}.ipynb")
+        results.unlink(missing_ok=True)
