@@ -28,7 +28,7 @@ from typing import Any, Callable
 
 from .params import Hardware
 from .states import MECHS, OVERHEAD_GROUPS, mech_prices
-from .trace import Event, XTILEDATA, parse_events
+from .trace import GUEST_EVENTS, Event, XTILEDATA, parse_events
 
 HOST_XFD = XTILEDATA  # init_fpstate.xfd on an AMX host: what an ordinary host task runs with
 XTILECFG = 0x20000
@@ -96,6 +96,7 @@ class Vcpu:
     passthrough: bool = False  # xfd_no_write_intercept, or the design's "AMX enabled"
     tiles_live: bool = False  # XINUSE[18]
     running: bool = False  # guest fpstate swapped in (inside KVM_RUN)
+    in_guest: bool = False  # VM-entry done; False while KVM handles an exit (entry pending)
     pending_xfd: int | None = None  # opt1: guest XFD to restore before the next entry
 
 
@@ -134,9 +135,11 @@ class ReferenceModel:
         self.ev = ev
         handler = getattr(self, "on_" + ev.name)
         if ev.vcpu is None:
-            handler()
-        else:
-            handler(self.vcpus.get(ev.vcpu))
+            return handler()
+        v = self.vcpus.get(ev.vcpu)
+        if v is not None and ev.name in GUEST_EVENTS:
+            self.ensure_in_guest(v)
+        handler(v)
 
     def result(self) -> dict[str, Any]:
         """``{"policy", "errors", "counters"}`` with prices included."""
@@ -219,8 +222,16 @@ class ReferenceModel:
         v.running = False
         self.xfd_update_state(v, HOST_XFD)
 
-    def enter_guest(self, v: Vcpu) -> None:
-        """vcpu_enter_guest() up to VM-entry: E0 (guest XFD_ERR back into the MSR)."""
+    def ensure_in_guest(self, v: Vcpu) -> None:
+        """The pending VM-entry, done when the guest runs again: vcpu_enter_guest() up to
+        VM-entry, E0 (guest XFD_ERR back into the MSR) and the policy's entry work.
+
+        Entries are lazy so that a ``host_preempt`` after an exit happens in the host,
+        before the re-entry, as it does in the kernel.
+        """
+        if v.in_guest:
+            return
+        v.in_guest = True
         if self.shuttles_xfd_err(v) and v.xfd_err:
             self.c.wrmsr_xfd_err += 1
         self.vm_entry(v)
@@ -231,8 +242,9 @@ class ReferenceModel:
 
         Order of vcpu_enter_guest(): E1 (sync) before handle_exit_irqoff (#NM: read
         XFD_ERR), E2 (XFD_ERR cleared) after it, then handle_exit (``handler``), then
-        either the return to the VMM (R2) or the next entry (E0).
+        either the return to the VMM (R2) or a pending re-entry (E0, see ensure_in_guest).
         """
+        v.in_guest = False
         self.c.vm_exits += 1
         self.c.xfd_exits += int(xfd)
         self.c.nm_exits += int(nm)
@@ -246,8 +258,6 @@ class ReferenceModel:
         if to_user:
             self.c.user_exits += 1
             self.swap_out(v)
-        else:
-            self.enter_guest(v)
 
     def bounce_to_vmm(self, v: Vcpu, work: Callable[[], None]) -> None:
         """A policy-added exit to user space from an exit handler; the VMM re-enters."""
@@ -312,15 +322,15 @@ class ReferenceModel:
     def on_run_enter(self, v: Vcpu) -> None:
         """R1 (kvm_load_guest_fpu), then E0 and VM-entry; ``immediate_exit``: R2 at once."""
         self.swap_in(v)
+        v.in_guest = False  # entry pending until the guest runs
         if self.ev["immediate_exit"]:  # kvm_arch_vcpu_ioctl_run(): -EINTR before vcpu_run()
             self.swap_out(v)
-        else:
-            self.enter_guest(v)
 
     def on_exit(self, v: Vcpu) -> None:
         """A VM exit for a reason other than XFD (baseline, not priced)."""
         kind = self.ev["kind"]
         for _ in range(self.ev["count"]):
+            self.ensure_in_guest(v)
             if kind == "fastpath":  # EXIT_FASTPATH_REENTER_GUEST: stays in the loop
                 self.c.vm_exits += 1
                 self.after_fastpath_exit(v)
