@@ -57,13 +57,30 @@ def display_unit(metric: str, unit: str = "") -> tuple[float, str]:
 
 
 def unit_note(metric: str, unit: str) -> str:
-    """How a subtitle or mail header names a display unit: '% of host CPU' for overhead."""
-    return f"{unit} of host CPU" if metric.startswith("overhead_fraction") and unit == "%" else unit
+    """How a subtitle or mail header names a metric's unit as shown ('% of host CPU')."""
+    if not is_fraction(metric, unit):
+        return unit
+    rest = unit[len("fraction"):].strip() if str(unit).startswith("fraction") else ""
+    return f"% {rest or ('of host CPU' if metric.startswith('overhead_fraction') else '')}".strip()
+
+
+TITLES = {"overhead_fraction": "Host CPU overhead",
+          "overhead_fraction_of_vcpu": "Overhead in vCPU time"}
+CLASS_METRICS = ("overhead_fraction", "overhead_fraction_of_vcpu")
 
 
 def metric_title(metric: str) -> str:
     """A chart title for a metric ('Host CPU overhead' for ``overhead_fraction``)."""
-    return "Host CPU overhead" if metric == "overhead_fraction" else metric
+    return TITLES.get(metric, metric)
+
+
+def use_log(values, log: bool | None = None) -> bool:
+    """``log`` when given; else whether the positive values span two decades or more."""
+    if log is not None:
+        return bool(log)
+    v = np.asarray(values, dtype=float)
+    pos = v[v > 0]
+    return len(pos) > 1 and pos.max() / pos.min() >= 100
 
 
 def metric_unit(df: pd.DataFrame, metric: str) -> str:
@@ -75,7 +92,13 @@ def metric_unit(df: pd.DataFrame, metric: str) -> str:
 
 
 def _lookup(meta: Mapping, dotted: str):
-    """A value from scenario metadata by dotted key, nested, under ``values`` or bare."""
+    """A value from scenario metadata by dotted key: flat, nested (also under the record's
+    ``scenario`` and a part's ``values``) or bare."""
+    inner = meta.get("scenario")
+    if isinstance(inner, Mapping):
+        found = _lookup(inner, dotted)
+        if found is not None:
+            return found
     if dotted in meta:
         return meta[dotted]
     node = meta
@@ -93,6 +116,8 @@ def scenario_header(meta: Mapping | None) -> str:
     """``scenario default, seed 20211116, rdmsr_xfd=50 cyc, wrmsr_xfd=200 cyc`` (keys found)."""
     meta = meta or {}
     parts = [f"scenario {meta.get('name') or 'unnamed'}"]
+    if meta.get("mode") not in (None, "sample"):
+        parts.append(str(meta["mode"]))
     if meta.get("seed") is not None:
         parts.append(f"seed {meta['seed']}")
     for key in ("rdmsr_xfd", "wrmsr_xfd"):
@@ -188,10 +213,14 @@ def memory_table(summary: pd.DataFrame) -> pd.DataFrame:
     return _labelled(summary, MEMORY_METRICS, "kind")
 
 
-def class_table(by_class: pd.DataFrame, metric: str = "overhead_fraction") -> pd.DataFrame:
-    """Columns policy, workload, value for one metric per workload class."""
+def class_table(by_class: pd.DataFrame, metric: str | None = None) -> tuple[pd.DataFrame, str]:
+    """(columns policy, workload, value; the metric): one metric per workload class, by
+    default the first of :data:`CLASS_METRICS` in the frame."""
+    if metric is None:
+        have = set(by_class["metric"])
+        metric = next((m for m in CLASS_METRICS if m in have), CLASS_METRICS[0])
     rows = _metric_rows(by_class, [metric])
-    return _ordered(rows[["policy", "workload", "value"]], ["workload"])
+    return _ordered(rows[["policy", "workload", "value"]], ["workload"]), metric
 
 
 def swept_parameters(sweep: pd.DataFrame) -> list[str]:

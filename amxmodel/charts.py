@@ -36,12 +36,18 @@ from .chartdata import (
     sweep_table,
     tornado_table,
     unit_note,
+    use_log,
 )
 from .theme import emphasis, policy_scale
 
 # ----------------------------------------------------------------------------- charts
 
-_LOG_NOTE = {True: " (log scale)", False: ""}
+def _log_note(log: bool, full: pd.DataFrame, shown: pd.DataFrame) -> str:
+    """' (log scale)', naming the policies a log axis cannot show (all values at 0)."""
+    if not log:
+        return ""
+    gone = [p for p in policy_order(full["policy"]) if p not in set(shown["policy"])]
+    return " (log scale" + (f"; {', '.join(gone)} at 0 not shown" if gone else "") + ")"
 
 
 def _titled(chart, title: str, units: str, header: str):
@@ -73,11 +79,14 @@ def _bar_base(d: pd.DataFrame, log: bool) -> pd.DataFrame:
     return d.assign(base=10.0 ** math.floor(math.log10(low)))
 
 
-def overhead_chart(summary: pd.DataFrame, metric: str = "overhead_fraction", log: bool = False,
-                   header: str = "") -> alt.LayerChart:
-    """Bars per policy with 95% error bars (±1.96 stderr); ``log`` for values spanning decades."""
+def overhead_chart(summary: pd.DataFrame, metric: str = "overhead_fraction",
+                   log: bool | None = None, header: str = "") -> alt.LayerChart:
+    """Bars per policy with 95% error bars (±1.96 stderr); a log axis when ``log`` or, if
+    ``log`` is None, when the values span two decades (see ``use_log``)."""
     t = overhead_table(summary, metric)
-    factor, unit = display_unit(metric, metric_unit(summary, metric))
+    log = use_log(t["value"], log)
+    raw = metric_unit(summary, metric)
+    factor, unit = display_unit(metric, raw)
     err = t["stderr"].fillna(0.0) * Z95
     d = t.assign(shown=t["value"] * factor, lo=(t["value"] - err) * factor,
                  hi=(t["value"] + err) * factor)
@@ -92,9 +101,9 @@ def overhead_chart(summary: pd.DataFrame, metric: str = "overhead_fraction", log
     whiskers = base.mark_rule(color="#222222").encode(x=_x("lo:Q", axis, log), x2="hi:Q")
     labels = base.mark_text(align="left", dx=5, fontSize=11).encode(
         x=_x("hi:Q", axis, log), text=alt.Text("shown:Q", format=".3~g"))
-    note = f"{unit_note(metric, unit)}; mean over hosts, whiskers: 95% interval"
+    note = f"{unit_note(metric, raw)}; mean over hosts, whiskers: 95% interval"
     return _titled(bars + whiskers + labels, f"{metric_title(metric)} by policy",
-                   note + _LOG_NOTE[log], header)
+                   note + _log_note(log, t, d), header)
 
 
 def mechanism_chart(summary: pd.DataFrame, header: str = "") -> alt.Chart:
@@ -113,9 +122,10 @@ def mechanism_chart(summary: pd.DataFrame, header: str = "") -> alt.Chart:
 
 
 def hosts_chart(hosts: pd.DataFrame | None = None, summary: pd.DataFrame | None = None,
-                log: bool = True, header: str = "") -> alt.LayerChart:
+                log: bool | None = None, header: str = "") -> alt.LayerChart:
     """Per-host overhead: p50, p99 and max per policy (a rule from p50 to max)."""
     t = host_quantiles(hosts, summary)
+    log = use_log(t["value"], log)
     d = t.assign(shown=t["value"] * 100)
     if log:
         d = d[d["shown"] > 0]
@@ -129,7 +139,7 @@ def hosts_chart(hosts: pd.DataFrame | None = None, summary: pd.DataFrame | None 
         color=alt.Color("policy:N", scale=policy_scale(t["policy"]), legend=None),
         tooltip=["policy", "stat", alt.Tooltip("shown:Q", format=".4~g")])
     return _titled(span + dots, "Overhead across hosts",
-                   "% of host CPU per host: p50, p99, max" + _LOG_NOTE[log], header)
+                   "% of host CPU per host: p50, p99, max" + _log_note(log, t, d), header)
 
 
 def host_histogram_chart(hosts: pd.DataFrame, bins: int = 30, log: bool = True,
@@ -164,20 +174,22 @@ def memory_chart(summary: pd.DataFrame, header: str = "") -> alt.Chart:
                    header)
 
 
-def class_chart(by_class: pd.DataFrame, metric: str = "overhead_fraction", log: bool = False,
+def class_chart(by_class: pd.DataFrame, metric: str | None = None, log: bool | None = None,
                 header: str = "") -> alt.FacetChart:
-    """Bars per policy, one panel per workload class."""
-    t = class_table(by_class, metric)
-    factor, unit = display_unit(metric, metric_unit(by_class, metric))
+    """Bars per policy, one panel per workload class (default metric: see ``class_table``)."""
+    t, metric = class_table(by_class, metric)
+    log = use_log(t["value"], log)
+    raw = metric_unit(by_class, metric)
+    factor, _ = display_unit(metric, raw)
     d = _bar_base(t.assign(shown=t["value"] * factor), log)
     chart = alt.Chart(d).mark_bar().encode(
-        y=_policy_y(t["policy"]), x=_x("shown:Q", unit, log), x2="base:Q",
+        y=_policy_y(t["policy"]), x=_x("shown:Q", unit_note(metric, raw), log), x2="base:Q",
         color=_color(t["policy"]),
         tooltip=["policy", "workload", alt.Tooltip("shown:Q", format=".4~g")],
     ).properties(width=150)
     chart = chart.facet(facet=alt.Facet("workload:N", title=None), columns=4)
     return _titled(chart, f"{metric_title(metric)} by workload class",
-                   f"{unit_note(metric, unit)}, per workload class", header)
+                   f"{unit_note(metric, raw)}, per workload class" + _log_note(log, t, d), header)
 
 
 def sweep_chart(sweep: pd.DataFrame, param: str | None = None, metric: str = "overhead_fraction",
@@ -185,7 +197,8 @@ def sweep_chart(sweep: pd.DataFrame, param: str | None = None, metric: str = "ov
                 header: str = "") -> alt.LayerChart:
     """A metric against one swept parameter, a line per policy; rules at 0.1 % and 1 %."""
     t, param = sweep_table(sweep, param, metric)
-    factor, unit = display_unit(metric, metric_unit(sweep, metric))
+    raw = metric_unit(sweep, metric)
+    factor, unit = display_unit(metric, raw)
     d = t.rename(columns={param: "x"}).assign(shown=lambda x: x["value"] * factor)
     if log:
         d = d[d["shown"] > 0]
@@ -196,14 +209,14 @@ def sweep_chart(sweep: pd.DataFrame, param: str | None = None, metric: str = "ov
         color=_color(names), strokeWidth=emphasis(3.5, 1.5),
         tooltip=["policy", alt.Tooltip("x:Q", title=param), alt.Tooltip("shown:Q", format=".4~g")])
     layers = [lines]
-    if thresholds and is_fraction(metric, metric_unit(sweep, metric)):
+    if thresholds and is_fraction(metric, raw):
         rules = pd.DataFrame({"y": [v * factor for v in thresholds],
                               "label": [f"{v * factor:g} %" for v in thresholds]})
         base = alt.Chart(rules).encode(y="y:Q")
         layers += [base.mark_rule(strokeDash=[4, 4], color="#555555"),
                    base.mark_text(align="left", dy=-6, x=4, color="#555555").encode(text="label:N")]
     return _titled(alt.layer(*layers), f"{metric_title(metric)} against {param}",
-                   f"{unit_note(metric, unit)}; mean over seeds per point" + _LOG_NOTE[log],
+                   f"{unit_note(metric, raw)}; mean over seeds per point" + _log_note(log, t, d),
                    header)
 
 
@@ -230,7 +243,7 @@ def tornado_chart(df: pd.DataFrame, metric: str = "overhead_fraction", unit: str
     baseline = pd.DataFrame({"b": [t["baseline"].iloc[0] * factor]})
     rule = alt.Chart(baseline).mark_rule().encode(x="b:Q")
     return _titled(alt.layer(bars, *texts, rule), f"Sensitivity: {metric_title(metric)}",
-                   f"{unit_note(metric, shown_unit)}; bars from the baseline to the metric at "
+                   f"{unit_note(metric, unit)}; bars from the baseline to the metric at "
                    "the parameter's low and high value", header)
 
 

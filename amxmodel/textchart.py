@@ -42,14 +42,8 @@ def _unit(df: pd.DataFrame, metric: str) -> str:
     return cd.metric_unit(df, metric) or ("fraction" if cd.is_fraction(metric) else "")
 
 
-def _auto_log(values: pd.Series) -> bool:
-    """Log bars when the positive values span two decades or more."""
-    pos = values[values > 0]
-    return len(pos) > 1 and pos.max() / pos.min() >= 100
-
-
 def _doc(title: str, metric: str, unit: str, params: str, *blocks: str) -> str:
-    label = cd.unit_note(metric, "%") if cd.is_fraction(metric, unit) else unit
+    label = cd.unit_note(metric, unit)
     lines = header_lines(title, metric, label, params)
     for block in blocks:
         lines += ["", block]
@@ -71,7 +65,7 @@ def _overhead(frames: Mapping, params: str, metric: str = "overhead_fraction",
     table = pd.DataFrame({"policy": t["policy"], "mean": t["value"],
                           "95% +-": t["stderr"] * cd.Z95})
     bars = text_bars(t["policy"], t["value"], unit=unit,
-                     log=_auto_log(t["value"]) if log is None else log)
+                     log=cd.use_log(t["value"], log))
     return _doc(f"{cd.metric_title(metric)} by policy (mean over hosts)", metric, unit, params,
                 text_table(table, {"mean": unit, "95% +-": unit}), bars)
 
@@ -82,7 +76,7 @@ def _mechanisms(frames: Mapping, params: str) -> str:
     wide = _wide(t, "mechanism", live)
     bars = text_bars(wide["policy"], wide[live].to_numpy(), unit="fraction",
                      chars="".join(MECH_CHARS[m] for m in live),
-                     log=_auto_log(wide[live].sum(axis=1)))
+                     log=cd.use_log(wide[live].sum(axis=1)))
     legend = "\n".join(wrap("  ".join(f"{MECH_CHARS[m]}\xa0{m}" for m in live)))
     table = wide.rename(columns=MECH_SHORT)
     units = dict.fromkeys(table.columns[1:], "fraction")
@@ -95,7 +89,7 @@ def _hosts(frames: Mapping, params: str, log: bool | None = None) -> str:
     t = cd.host_quantiles(frames.get("hosts"), frames.get("summary"))
     wide = _wide(t, "stat")
     bars = text_bars(wide["policy"], wide["p99"], unit="fraction",
-                     log=_auto_log(wide["p99"]) if log is None else log)
+                     log=cd.use_log(wide["p99"], log))
     return _doc("Overhead across hosts: p50, p99, max (bars: p99)", "overhead_fraction per host",
                 "fraction", params, text_table(wide, dict.fromkeys(wide.columns[1:], "fraction")),
                 bars)
@@ -129,15 +123,16 @@ def _memory(frames: Mapping, params: str) -> str:
                 text_table(wide, dict.fromkeys(wide.columns[1:], "bytes")), bars)
 
 
-def _by_class(frames: Mapping, params: str, metric: str = "overhead_fraction",
+def _by_class(frames: Mapping, params: str, metric: str | None = None,
               log: bool | None = None) -> str:
     df = frames["by_class"]
-    t, unit = cd.class_table(df, metric), _unit(df, metric)
+    t, metric = cd.class_table(df, metric)
+    unit = _unit(df, metric)
     wide = _wide(t, "workload")
     worst = t.loc[t.groupby("policy", sort=False)["value"].idxmax()]
     labels = [f"{p} ({w})" for p, w in zip(worst["policy"], worst["workload"])]
     bars = text_bars(labels, worst["value"], unit=unit,
-                     log=_auto_log(worst["value"]) if log is None else log)
+                     log=cd.use_log(worst["value"], log))
     return _doc(f"{cd.metric_title(metric)} by workload class (bars: worst class)", metric, unit,
                 params, text_table(wide, dict.fromkeys(wide.columns[1:], unit)), bars)
 

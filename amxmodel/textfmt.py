@@ -39,11 +39,12 @@ def sig(x: float, digits: int = 3) -> str:
     """``x`` with ``digits`` significant digits, no trailing zeros (``0.0123``, ``2.1e-07``)."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "-"
-    x = float(x)
+    x = float(f"{float(x):.{digits}g}")  # round first: 9.9999e-05 is 0.0001
     if math.isinf(x) or x == 0:
         return "0" if x == 0 else str(x)
     if not 1e-4 <= abs(x) < 1e6:
-        return f"{x:.{digits - 1}e}"
+        mantissa, exponent = f"{x:.{digits - 1}e}".split("e")
+        return f"{mantissa.rstrip('0').rstrip('.')}e{exponent}"
     decimals = max(0, digits - 1 - math.floor(math.log10(abs(x))))
     text = f"{x:.{decimals}f}"
     return text.rstrip("0").rstrip(".") if "." in text else text

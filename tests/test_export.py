@@ -65,7 +65,8 @@ def fake_frames(hosts_per_policy: int = 4000) -> dict:
     )
     by_class = pd.DataFrame(
         [
-            (p, c, "overhead_fraction", total[p] * rng.uniform(0.2, 3), "fraction of host CPU")
+            (p, c, "overhead_fraction_of_vcpu", total[p] * rng.uniform(0.2, 3),
+             "fraction of vCPU time")
             for p in POLICY_NAMES
             for c in CLASSES
         ],
@@ -104,11 +105,13 @@ def fake_frames(hosts_per_policy: int = 4000) -> dict:
             "baseline": [1e-3] * 3,
         }
     )
-    meta = {
+    meta = {  # the record 'amxmodel run --out' writes as scenario.yaml
         "name": "default",
+        "mode": "sample",
         "seed": 20211116,
         "package_version": "0.1.0",
-        "hardware": {"name": "spr", "values": {"rdmsr_xfd_cycles": 50, "wrmsr_xfd_cycles": 200}},
+        "scenario": {"hardware": {"name": "spr", "values": {"rdmsr_xfd_cycles": 50.0,
+                                                             "wrmsr_xfd_cycles": 200.0}}},
     }
     return {
         "summary": summary,
@@ -217,6 +220,28 @@ def test_text_numbers_match_the_frames(exported, frames):
     for policy, value in resident.items():
         assert f"{policy} " in memory and format_value(value, "bytes") in memory
         assert _number_after(memory, policy) == pytest.approx(value / 1024, rel=0.05)
+
+
+def test_by_class_text_uses_the_per_vcpu_metric(exported):
+    text = (exported[0] / "by_class.txt").read_text()
+    assert "metric overhead_fraction_of_vcpu, % of vCPU time" in text
+
+
+@pytest.mark.parametrize("meta", [
+    {"name": "default", "seed": 20211116,
+     "hardware.rdmsr_xfd_cycles": 50, "hardware.wrmsr_xfd_cycles": 200},
+    {"name": "default", "seed": 20211116, "rdmsr_xfd_cycles": 50, "wrmsr_xfd_cycles": 200},
+    {"name": "default", "seed": 20211116,
+     "hardware": {"rdmsr_xfd_cycles": 50, "wrmsr_xfd_cycles": 200}},
+])
+def test_scenario_header_reads_dotted_bare_or_nested_keys(meta):
+    assert chartdata.scenario_header(meta) == HEADER
+
+
+def test_scenario_header_tolerates_missing_keys():
+    assert chartdata.scenario_header(None) == "scenario unnamed"
+    meta = {"name": "x", "mode": "mean-field"}
+    assert chartdata.scenario_header(meta) == "scenario x, mean-field"
 
 
 def test_export_from_frames_includes_sweep_and_tornado(tmp_path, frames):
@@ -400,7 +425,7 @@ def test_theme_registers_and_restores_the_previous_one():
         (0.5, "GiB", "512 MiB"),
         (12.5, "exits per vCPU-second", "12.5 exits/vCPU-s"),
         (float("nan"), "bytes", "-"),
-        (2.5e-9, "fraction", "2.50e-07 %"),
+        (2.5e-9, "fraction", "2.5e-07 %"),
     ],
 )
 def test_format_value(value, unit, text):
