@@ -1,0 +1,228 @@
+"""Each design's cost rule on the reference model, and the shipped traces.
+
+Expected numbers are derived by hand from the rules in amxmodel/reference_policies.py
+(domain page, section 2); the amx_test ledger is the one written in the trace's comments.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from amxmodel.paths import data_dir
+from amxmodel.policies import POLICY_NAMES
+from amxmodel.reference import run_events
+from amxmodel.replay import render, replay_file
+
+XFD = 0x40000
+PERM, CREATE = {"event": "perm_request"}, {"event": "create_vcpu"}
+CPUID_AMX = {"event": "set_cpuid", "amx": True}
+RUN = {"event": "run_enter"}
+KERNEL, USER = {"event": "exit", "kind": "kernel"}, {"event": "exit", "kind": "user"}
+FAST = {"event": "exit", "kind": "fastpath"}
+AMX, RELEASE = {"event": "guest_amx"}, {"event": "guest_tile_release"}
+PREEMPT = {"event": "host_preempt"}
+
+
+def wrxfd(value: int) -> dict:
+    return {"event": "guest_wrmsr_xfd", "value": value}
+
+
+def xsetbv(value: int, **kw) -> dict:
+    return {"event": "guest_xsetbv", "value": value, **kw}
+
+
+def kernel(n: int) -> dict:
+    return {"event": "exit", "kind": "kernel", "count": n}
+
+
+FRESH = [PERM, CREATE, CPUID_AMX, RUN]
+AWARE = FRESH + [wrxfd(XFD), xsetbv(0x602E7)]  # Linux boot: XFD before XSETBV
+LEGACY = [CREATE, {"event": "set_cpuid", "amx": False}, RUN, xsetbv(0x2E7)]  # no AMX in CPUID
+# Linux handle_xfd_event() on a task's first tile instruction, then the retried instruction
+FIRST_USE = [AMX, {"event": "guest_rdmsr_xfd_err"}, {"event": "guest_wrmsr_xfd_err", "value": 0},
+             wrxfd(0), AMX]
+TRACES = sorted((data_dir() / "traces").glob("*.yaml"))
+
+
+# ---------------------------------------------------------------- sync-always
+
+
+def test_sync_always_never_intercepts_xfd_of_an_amx_guest(ref_delta):
+    assert ref_delta(FRESH, [wrxfd(XFD), {"event": "guest_rdmsr_xfd"}], "sync-always") == {}
+
+
+def test_sync_always_reads_xfd_after_every_full_exit_of_every_vcpu(ref_delta):
+    assert ref_delta(AWARE, [kernel(10)], "sync-always") == {"vm_exits": 10, "rdmsr_xfd": 10}
+    assert ref_delta(LEGACY, [kernel(10)], "sync-always") == {"vm_exits": 10, "rdmsr_xfd": 10}
+    assert ref_delta(LEGACY, [kernel(10)], "upstream") == {"vm_exits": 10}
+    assert ref_delta(AWARE, [{**FAST, "count": 4}], "sync-always") == {"vm_exits": 4}
+
+
+def test_sync_always_reallocates_at_set_cpuid_and_traps_nm(ref_delta, spr):
+    c = run_events("sync-always", spr, [PERM, CREATE, CPUID_AMX])
+    assert (c["reallocs"], c["pages"]) == (1, 3)
+    assert ref_delta(AWARE, [AMX], "sync-always") == ref_delta(AWARE, [AMX], "upstream")
+
+
+# ---------------------------------------------------------------- xcr0-alloc, prealloc
+
+
+def test_xcr0_alloc_grows_the_buffer_at_the_xsetbv_that_enables_tiles(ref_delta, spr):
+    assert run_events("xcr0-alloc", spr, [PERM, CREATE, CPUID_AMX])["pages"] == 1
+    assert ref_delta(FRESH, [xsetbv(0x602E7)], "xcr0-alloc") == {
+        "vm_exits": 1, "allocs": 1, "frees": 1, "reallocs": 1}
+    assert run_events("xcr0-alloc", spr, FRESH + [xsetbv(0x2E7)])["pages"] == 1  # legacy XCR0
+    restore = [PERM, CREATE, CPUID_AMX, {"event": "host_set_xcr0", "value": 0x602E7}]
+    assert run_events("xcr0-alloc", spr, restore)["pages"] == 3  # KVM_SET_XCRS on migration
+
+
+def test_xcr0_alloc_failed_growth_leaves_xcr0_without_tiles(ref_delta, ref_errors):
+    events = FRESH + [xsetbv(0x602E7, fail_alloc=True)]
+    assert ref_errors(events, "xcr0-alloc") == [(4, "guest_xsetbv", "-ENOMEM")]
+    assert ref_delta(events, [AMX], "xcr0-alloc") == {"vm_exits": 1}  # #UD, not #NM
+
+
+def test_prealloc_gives_every_vcpu_the_full_buffer_at_creation(ref_delta, spr):
+    c = run_events("prealloc", spr, [CREATE])
+    assert (c["allocs"], c["pages"], c["peak_pages"], c["reallocs"]) == (1, 3, 3, 0)
+    assert run_events("prealloc", spr, [PERM, CREATE, CPUID_AMX])["reallocs"] == 0
+    assert ref_delta(AWARE, [KERNEL], "prealloc") == {"vm_exits": 1, "rdmsr_xfd": 1}
+
+
+# ---------------------------------------------------------------- lazy passthrough family
+
+
+@pytest.mark.parametrize("policy", ["lazy-exit-user", "opt1-exit-clear", "opt2-switch-check"])
+def test_lazy_aware_guest_that_never_uses_amx_keeps_one_page_and_pays_nothing_per_exit(spr, policy):
+    c = run_events(policy, spr, AWARE + [kernel(100)])
+    assert (c["xfd_exits"], c["rdmsr_xfd"], c["wrmsr_xfd"], c["reallocs"], c["pages"]) == (1, 0, 0, 0, 1)
+
+
+def test_lazy_first_use_exits_to_the_vmm_which_reallocates(ref_delta):
+    # native #NM (no trap before passthrough); XFD_ERR read and write and the XFD write exit;
+    # the XFD write enables AMX: exit to user space, realloc, re-entry writes XFD 0 (R1)
+    assert ref_delta(AWARE, FIRST_USE, "lazy-exit-user") == {
+        "vm_exits": 3, "xfd_exits": 3, "user_exits": 1, "extra_user_exits": 1, "wrmsr_xfd": 1,
+        "allocs": 1, "frees": 1, "reallocs": 1}
+    assert ref_delta(AWARE + FIRST_USE, [KERNEL], "lazy-exit-user") == {"vm_exits": 1, "rdmsr_xfd": 1}
+
+
+def test_lazy_enables_at_xsetbv_when_xfd_is_already_clear(ref_delta):
+    assert ref_delta(FRESH, [xsetbv(0x602E7)], "lazy-exit-user") == {
+        "vm_exits": 1, "user_exits": 1, "extra_user_exits": 1, "wrmsr_xfd": 1,
+        "allocs": 1, "frees": 1, "reallocs": 1}
+
+
+def test_opt1_tests_xinuse_per_exit_and_clears_xfd_around_live_tiles(ref_delta, spr):
+    live = AWARE + FIRST_USE + [KERNEL]
+    # restore before the entry, clear after the exit: 2 WRMSR per exit, needed or not
+    assert ref_delta(live, [KERNEL], "opt1-exit-clear") == {
+        "vm_exits": 1, "xinuse_checks": 1, "wrmsr_xfd": 2}
+    released = AWARE + FIRST_USE + [RELEASE, KERNEL]
+    assert ref_delta(released, [KERNEL], "opt1-exit-clear") == {"vm_exits": 1, "xinuse_checks": 1}
+    assert run_events("opt1-exit-clear", spr, live + [kernel(50)])["rdmsr_xfd"] == 0
+
+
+def test_opt2_pays_at_host_saves_and_every_host_switch(ref_delta, spr):
+    assert run_events("opt2-switch-check", spr, [CREATE, {"event": "host_switch", "count": 7}])[
+        "switch_checks"] == 7
+    assert run_events("upstream", spr, [CREATE, {"event": "host_switch", "count": 7}])[
+        "switch_checks"] == 0
+    enabled = AWARE + FIRST_USE
+    assert ref_delta(enabled, [KERNEL], "opt2-switch-check") == {"vm_exits": 1}
+    assert ref_delta(enabled, [USER], "opt2-switch-check") == {
+        "vm_exits": 1, "user_exits": 1, "switch_checks": 1, "rdmsr_xfd": 1, "xsaves_tiles": 1,
+        "wrmsr_xfd": 1}
+    assert ref_delta(enabled + [KERNEL], [PREEMPT], "opt2-switch-check") == {
+        "switch_checks": 1, "rdmsr_xfd": 1, "xsaves_tiles": 1, "wrmsr_xfd": 2}
+
+
+# ---------------------------------------------------------------- nm-first-use, rfc-switch
+
+
+def test_nm_first_use_two_nm_exits_then_in_kernel_realloc(ref_delta, spr):
+    c = run_events("nm-first-use", spr, AWARE + [kernel(100)])
+    assert (c["xfd_exits"], c["rdmsr_xfd"], c["wrmsr_xfd"], c["pages"]) == (1, 0, 0, 1)
+    # the guest's own #NM (reflected), its handler's three emulated accesses, then the #NM
+    # caused by the host bit: realloc in the kernel, no exit to user space
+    assert ref_delta(AWARE, FIRST_USE, "nm-first-use") == {
+        "vm_exits": 5, "xfd_exits": 5, "nm_exits": 2, "allocs": 1, "frees": 1, "reallocs": 1}
+
+
+def test_nm_first_use_switches_xfd_around_every_exit_like_spec_ctrl(ref_delta):
+    used = AWARE + FIRST_USE
+    assert ref_delta(used + [FAST], [FAST], "nm-first-use") == {
+        "vm_exits": 1, "rdmsr_xfd": 1, "wrmsr_xfd": 2}
+    assert ref_delta(used + [KERNEL], [KERNEL], "nm-first-use") == {
+        "vm_exits": 1, "rdmsr_xfd": 1, "wrmsr_xfd": 2}
+    armed = used + [RELEASE, wrxfd(XFD), KERNEL]  # guest XFD equals the host's: read only
+    assert ref_delta(armed, [KERNEL], "nm-first-use") == {"vm_exits": 1, "rdmsr_xfd": 1}
+    assert ref_delta(used + [AMX], [kernel(3)], "nm-first-use").get("wrmsr_xfd_err", 0) == 0
+
+
+def test_rfc_switch_full_buffers_and_switching_from_the_start(ref_delta, spr):
+    c = run_events("rfc-switch", spr, [CREATE])
+    assert (c["pages"], c["reallocs"]) == (3, 0)
+    assert ref_delta(FRESH + [FAST], [FAST], "rfc-switch") == {
+        "vm_exits": 1, "rdmsr_xfd": 1, "wrmsr_xfd": 2}
+    assert ref_delta(LEGACY + [KERNEL], [KERNEL], "rfc-switch") == {"vm_exits": 1}
+    assert ref_delta(AWARE, [AMX], "rfc-switch") == {}  # #NM not trapped
+
+
+# ---------------------------------------------------------------- no-amx and traces
+
+
+def test_no_amx_ignores_amx_and_returns_no_errors(ref_delta, ref_errors):
+    assert ref_errors([CREATE, PERM, CPUID_AMX], "no-amx") == []
+    assert ref_delta(FRESH, [wrxfd(XFD), {"event": "guest_rdmsr_xfd"}, AMX], "no-amx") == {}
+
+
+@pytest.mark.parametrize("path", TRACES, ids=lambda p: p.stem)
+def test_no_amx_costs_nothing_on_every_trace(path):
+    (res,) = replay_file(path, ["no-amx"])
+    assert res["counters"]["cycles"] == 0 and res["errors"] == []
+
+
+def test_boot_of_an_aware_guest_upstream_pays_e1_lazy_does_not():
+    res = {r["policy"]: r["counters"] for r in replay_file(
+        data_dir() / "traces" / "linux-guest-boot-never-uses-amx.yaml",
+        ["upstream", "lazy-exit-user"])}
+    # full exits after each vCPU's boot-time XFD write: vCPU 0 2005, vCPU 1 1504
+    assert res["upstream"]["rdmsr_xfd"] == 2005 + 1504
+    assert res["upstream"]["reallocs"] == 2
+    assert (res["lazy-exit-user"]["rdmsr_xfd"], res["lazy-exit-user"]["reallocs"]) == (0, 0)
+
+
+AMX_TEST_LEDGER = {
+    "vm_exits": 32, "xfd_exits": 6, "nm_exits": 1, "user_exits": 13, "extra_user_exits": 0,
+    "rdmsr_xfd": 9, "wrmsr_xfd": 50, "rdmsr_xfd_err": 1, "wrmsr_xfd_err": 7,
+    "switch_checks": 0, "xinuse_checks": 0, "xsaves_tiles": 12, "allocs": 24, "frees": 24,
+    "reallocs": 12, "realloc_failures": 0, "pages": 0, "peak_pages": 4,
+}
+
+
+def test_amx_test_replay_equals_the_hand_derived_ledger():
+    path = data_dir() / "traces" / "amx_test.yaml"
+    (res,) = replay_file(path, ["upstream"])
+    assert res["errors"] == []
+    assert {k: res["counters"][k] for k in AMX_TEST_LEDGER} == AMX_TEST_LEDGER
+    assert res["counters"]["cycles"] == pytest.approx(141_500)
+    # the ledger written in the trace's comments says the same
+    text = path.read_text()
+    block = text[text.index("Expected upstream counters:"):text.index("Cycles on spr")]
+    stated = {k: int(v) for k, v in re.findall(r"(\w+) (\d+)", block)}
+    assert stated == AMX_TEST_LEDGER
+
+
+def test_render_table_fits_100_columns_and_json_has_the_schema():
+    results = replay_file(data_dir() / "traces" / "vmm-forgets-permission.yaml")
+    table = render(results, "table")
+    assert max(len(line) for line in table.splitlines()) <= 100
+    assert "upstream: events[1] set_cpuid -EPERM" in table
+    data = json.loads(render(results, "json"))
+    assert [d["policy"] for d in data] == list(POLICY_NAMES)
+    assert data[0]["errors"][1] == {"index": 2, "event": "perm_request", "errno": "-EBUSY"}
+    assert set(data[0]) == {"policy", "errors", "counters"}
