@@ -30,7 +30,7 @@ def _hardware_for(trace: Trace, hardware: Hardware | None) -> Hardware:
     try:
         return load_hardware(trace.hardware or "spr")
     except InputError as exc:
-        raise InputError(f"{trace.where}: hardware: {exc}") from None
+        raise InputError(f"{trace.where}: {exc}") from None
 
 
 def replay_trace(trace: Trace | dict, policies=None, hardware: Hardware | None = None) -> list[dict[str, Any]]:
