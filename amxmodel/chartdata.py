@@ -229,23 +229,31 @@ def swept_parameters(sweep: pd.DataFrame) -> list[str]:
     return [c for c in extra if sweep[c].nunique(dropna=True) > 1]
 
 
-def sweep_table(sweep: pd.DataFrame, param: str | None = None,
-                metric: str = "overhead_fraction") -> tuple[pd.DataFrame, str]:
-    """(frame with columns <param>, policy, value averaged over seeds, the parameter name)."""
+def sweep_table(sweep: pd.DataFrame, param: str | None = None, metric: str = "overhead_fraction",
+                facet: str | None = None) -> tuple[pd.DataFrame, str, str | None]:
+    """(columns <param>, [<facet>], policy, value averaged over seeds; param; facet).
+
+    ``param`` defaults to the one numeric swept key; a second swept key (the workload class
+    of ``data/sweeps/rdmsr_x_exits.yaml``) becomes ``facet``, one panel per value."""
     varied = swept_parameters(sweep)
     if param is None:
-        if len(varied) != 1:
+        numeric = [c for c in varied if c != facet and pd.api.types.is_numeric_dtype(sweep[c])]
+        if len(numeric) != 1:
             varies = ", ".join(varied) or "no parameter"
             raise InputError(f"sweep varies {varies}; pass param=<one of them>")
-        param = varied[0]
-    if param not in sweep:
-        raise InputError(f"sweep has no column '{param}'; swept: {', '.join(varied) or 'none'}")
-    others = [c for c in varied if c != param]
+        param = numeric[0]
+    for key in (param, facet):
+        if key is not None and key not in sweep:
+            raise InputError(f"sweep has no column '{key}'; swept: {', '.join(varied) or 'none'}")
+    others = [c for c in varied if c not in (param, facet)]
+    if facet is None and len(others) == 1:
+        facet, others = others[0], []
     if others:
         raise InputError(f"sweep also varies {', '.join(others)}; filter to one value of it first")
+    keys = [param, facet] if facet else [param]
     rows = _metric_rows(sweep, [metric])
-    out = rows.groupby([param, "policy"], sort=False, as_index=False)["value"].mean()
-    return _ordered(out, [param]), param
+    out = rows.groupby([*keys, "policy"], sort=False, as_index=False)["value"].mean()
+    return _ordered(out, keys[::-1]), param, facet
 
 
 def tornado_table(df: pd.DataFrame) -> pd.DataFrame:

@@ -38,7 +38,7 @@ from .chartdata import (
     unit_note,
     use_log,
 )
-from .theme import emphasis, policy_scale
+from .theme import PROMINENT, emphasis, policy_scale
 
 # ----------------------------------------------------------------------------- charts
 
@@ -194,28 +194,36 @@ def class_chart(by_class: pd.DataFrame, metric: str | None = None, log: bool | N
 
 def sweep_chart(sweep: pd.DataFrame, param: str | None = None, metric: str = "overhead_fraction",
                 log: bool = True, log_x: bool = False, thresholds: Sequence[float] = THRESHOLDS,
-                header: str = "") -> alt.LayerChart:
-    """A metric against one swept parameter, a line per policy; rules at 0.1 % and 1 %."""
-    t, param = sweep_table(sweep, param, metric)
+                facet: str | None = None, header: str = ""):
+    """A metric against one swept parameter, a line per policy, one panel per value of a
+    second swept key (``facet``); dashed rules at 0.1 % and 1 % for fractions."""
+    t, param, facet = sweep_table(sweep, param, metric, facet)
     raw = metric_unit(sweep, metric)
     factor, unit = display_unit(metric, raw)
-    d = t.rename(columns={param: "x"}).assign(shown=lambda x: x["value"] * factor)
+    d = t.rename(columns={param: "x", facet: "panel"}).assign(shown=lambda x: x["value"] * factor)
     if log:
         d = d[d["shown"] > 0]
     names = d["policy"]
-    lines = alt.Chart(d).mark_line(point=True).encode(
-        x=_x("x:Q", param, log_x), y=alt.Y("shown:Q", title=f"{metric} ({unit})",
-                                          scale=alt.Scale(type="log") if log else alt.Scale()),
+    top = d["policy"].isin(PROMINENT)
+    base = alt.Chart(pd.concat([d[~top], d[top]]))  # upstream, sync-always drawn last, on top
+    lines = base.mark_line(point=True).encode(
+        x=_x("x:Q", param, log_x),
+        y=alt.Y("shown:Q", title=f"{metric} ({unit})", axis=alt.Axis(tickCount=6),
+                scale=alt.Scale(type="log") if log else alt.Scale()),
         color=_color(names), strokeWidth=emphasis(3.5, 1.5),
         tooltip=["policy", alt.Tooltip("x:Q", title=param), alt.Tooltip("shown:Q", format=".4~g")])
     layers = [lines]
-    if thresholds and is_fraction(metric, raw):
-        rules = pd.DataFrame({"y": [v * factor for v in thresholds],
-                              "label": [f"{v * factor:g} %" for v in thresholds]})
-        base = alt.Chart(rules).encode(y="y:Q")
-        layers += [base.mark_rule(strokeDash=[4, 4], color="#555555"),
-                   base.mark_text(align="left", dy=-6, x=4, color="#555555").encode(text="label:N")]
-    return _titled(alt.layer(*layers), f"{metric_title(metric)} against {param}",
+    one = base.transform_aggregate(rows="count()")  # one row (per panel) for the rules
+    for level in thresholds if is_fraction(metric, raw) else ():
+        y = alt.datum(level * factor)
+        layers += [one.mark_rule(strokeDash=[4, 4], color="#555555").encode(y=y),
+                   one.mark_text(align="left", dy=-6, x=4, color="#555555").encode(
+                       y=y, text=alt.value(f"{level * factor:g} %"))]
+    chart = alt.layer(*layers)
+    if facet:
+        chart = chart.properties(width=230, height=170).facet(
+            facet=alt.Facet("panel:N", title=facet), columns=3)
+    return _titled(chart, f"{metric_title(metric)} against {param}",
                    f"{unit_note(metric, raw)}; mean over seeds per point" + _log_note(log, t, d),
                    header)
 

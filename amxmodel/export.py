@@ -67,26 +67,47 @@ def _read_parquet(path: Path, columns: Iterable[str]) -> pd.DataFrame:
     return df
 
 
+def _yaml_mapping(path: Path, what: str) -> dict:
+    """A YAML file's mapping, ``{}`` when the file is absent or not a mapping."""
+    data = load_yaml(path, what) if path.is_file() else {}
+    return dict(data) if isinstance(data, Mapping) else {}
+
+
+def load_sweep(path: Path) -> dict:
+    """The frames of a sweep directory: ``sweep`` (every finished point) and ``scenario``."""
+    points = path / "points"
+    if not any(points.glob("*.parquet")):
+        raise InputError(f"{points}: no finished point yet")
+    record = _yaml_mapping(path / "sweep.yaml", "sweep record")
+    grid = record.get("grid") if isinstance(record.get("grid"), Mapping) else {}
+    grid_file = Path(str(record.get("grid_file", path))).stem
+    name = f"{grid.get('scenario', 'default')} (sweep {grid_file})"
+    fixed = grid.get("set") if isinstance(grid.get("set"), Mapping) else {}
+    meta = {**fixed, "name": name, "seed": grid.get("seed")}
+    return {"sweep": _read_parquet(points, SUMMARY_COLUMNS[:4]), "scenario": meta}
+
+
 def load_results(results_dir: str | os.PathLike) -> dict:
-    """The frames of a results directory (``summary``, ``hosts``, ``by_class``, ``scenario``)."""
+    """The frames of a results directory (``summary``, ``hosts``, ``by_class``, ``scenario``)
+    or of a sweep directory (``sweep``, ``scenario``; see :mod:`amxmodel.sweep`)."""
     path = Path(results_dir)
-    what = "a results directory written by 'amxmodel run --out'"
+    what = "a directory written by 'amxmodel run --out' or 'amxmodel sweep --out'"
     if not path.exists():
         raise InputError(f"{path}: no such results directory (expected {what})")
     if not path.is_dir():
         raise InputError(f"{path}: not a directory (expected {what})")
     if not (path / "summary.parquet").is_file():
-        raise InputError(f"{path}: no summary.parquet; not {what}")
+        if (path / "points").is_dir():
+            return load_sweep(path)
+        raise InputError(f"{path}: no summary.parquet (a run) nor points/ (a sweep); "
+                         f"expected {what}")
     frames: dict = {}
     for key, (name, columns) in RESULT_FILES.items():
         if (path / name).is_file():
             frames[key] = _read_parquet(path / name, columns)
     if frames["summary"].empty:
         raise InputError(f"{path / 'summary.parquet'}: no rows")
-    meta = (
-        load_yaml(path / "scenario.yaml", "scenario") if (path / "scenario.yaml").is_file() else {}
-    )
-    frames["scenario"] = meta if isinstance(meta, Mapping) else {}
+    frames["scenario"] = _yaml_mapping(path / "scenario.yaml", "scenario")
     return frames
 
 

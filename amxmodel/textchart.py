@@ -27,6 +27,7 @@ from .textfmt import (
     text_bars,
     text_sweep,
     text_table,
+    value_span,
     wrap,
 )
 
@@ -151,22 +152,41 @@ def _crossing(x: np.ndarray, v: np.ndarray, level: float) -> str:
 
 def _sweep(frames: Mapping, params: str, param: str | None = None,
            metric: str = "overhead_fraction", log: bool = True,
-           thresholds: Sequence[float] = cd.THRESHOLDS) -> str:
-    t, param = cd.sweep_table(frames["sweep"], param or frames.get("sweep_param"), metric)
+           thresholds: Sequence[float] = cd.THRESHOLDS, facet: str | None = None) -> str:
+    t, param, facet = cd.sweep_table(frames["sweep"], param or frames.get("sweep_param"),
+                                     metric, facet)
     unit = _unit(frames["sweep"], metric)
-    wide = t.pivot(index=param, columns="policy", values="value").sort_index()
-    wide = wide[cd.policy_order(wide.columns)]
-    x = wide.index.to_numpy(dtype=float)
-    spark = text_sweep(x, {p: wide[p] for p in wide.columns}, param=param, unit=unit, log=log)
-    table = pd.DataFrame({"policy": wide.columns, f"at {sig(x[0])}": wide.iloc[0].to_numpy(),
-                          f"at {sig(x[-1])}": wide.iloc[-1].to_numpy()})
-    units = dict.fromkeys(table.columns[1:], unit)
-    if thresholds and cd.is_fraction(metric, unit):
-        for level in thresholds:
-            table[f"reaches {format_value(level, 'fraction')}"] = [
-                _crossing(x, wide[p].to_numpy(), level) for p in wide.columns]
-    return _doc(f"{cd.metric_title(metric)} against {param}", metric, unit, params, spark,
-                text_table(table, units))
+    levels = thresholds if cd.is_fraction(metric, unit) else ()
+    span = value_span(t["value"], log)
+    blocks, tables = [], {None: {}, **{level: {} for level in levels}}
+    for panel in list(dict.fromkeys(t[facet])) if facet else [None]:
+        sub = t if panel is None else t[t[facet] == panel]
+        wide = sub.pivot(index=param, columns="policy", values="value").sort_index()
+        wide = wide[cd.policy_order(wide.columns)]
+        x = wide.index.to_numpy(dtype=float)
+        spark = text_sweep(x, {p: wide[p] for p in wide.columns}, param=param, unit=unit,
+                           log=log, span=span)
+        blocks.append(spark if panel is None else f"{facet} = {panel}\n{spark}")
+        for level in levels:
+            tables[level][panel] = [_crossing(x, wide[p].to_numpy(), level) for p in wide.columns]
+        tables[None][panel] = wide.iloc[-1].to_numpy()
+        if panel is None:  # one panel: one table with both ends and the crossings
+            table = pd.DataFrame({"policy": wide.columns, f"at {sig(x[0])}": wide.iloc[0],
+                                  f"at {sig(x[-1])}": wide.iloc[-1]}).reset_index(drop=True)
+            for level in levels:
+                table[f"reaches {format_value(level, 'fraction')}"] = tables[level][None]
+            blocks.append(text_table(table, dict.fromkeys(table.columns[1:3], unit)))
+    if facet:  # per facet value: where each policy reaches each threshold
+        names = cd.policy_order(t["policy"])
+        for level in levels or [None]:
+            title = (f"reaches {format_value(level, 'fraction')}" if level is not None
+                     else f"at {param} = {sig(t[param].max())}")
+            table = pd.DataFrame({title: names, **tables[level]})
+            if level is not None and (table.iloc[:, 1:] == "never").all(axis=None):
+                blocks.append(f"no policy {title} in any {facet} of this sweep")
+            else:
+                blocks.append(text_table(table, dict.fromkeys(tables[level], unit)))
+    return _doc(f"{cd.metric_title(metric)} against {param}", metric, unit, params, *blocks)
 
 
 def _tornado(frames: Mapping, params: str, metric: str = "overhead_fraction",

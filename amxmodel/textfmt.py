@@ -202,14 +202,26 @@ def sparkline(values: Sequence[float], lo: float, hi: float, log: bool = False) 
     return "".join(level(float(v)) for v in values)
 
 
+def value_span(values: Sequence[float], log: bool = False) -> tuple[float, float]:
+    """The smallest and largest finite value, else (0, 1); for ``log`` positive values and at
+    most four decades below the largest, so ten levels keep a useful resolution."""
+    v = np.asarray(values, dtype=float).ravel()
+    v = v[np.isfinite(v) & ((v > 0) if log else True)]
+    if not len(v):
+        return 0.0, 1.0
+    hi = float(v.max())
+    return (max(float(v.min()), hi * 1e-4) if log else float(v.min())), hi
+
+
 def text_sweep(x: Sequence[float], series: Mapping[str, Sequence[float]], *, param: str,
-               unit: str = "", metric: str = "", log: bool = True, width: int = WIDTH) -> str:
-    """One sparkline per series (values at ``x``, left to right) with its min and max."""
+               unit: str = "", metric: str = "", log: bool = True,
+               span: tuple[float, float] | None = None, width: int = WIDTH) -> str:
+    """One sparkline per series (values at ``x``, left to right) with its min and max;
+    ``span`` fixes the range of the levels (to compare several blocks)."""
     x = np.asarray(x, dtype=float)
     data = {k: np.asarray(v, dtype=float) for k, v in series.items()}
     every = np.concatenate([v for v in data.values()]) if data else np.zeros(0)
-    finite = every[np.isfinite(every) & ((every > 0) if log else True)]
-    lo, hi = (finite.min(), finite.max()) if len(finite) else (0.0, 1.0)
+    lo, hi = span or value_span(every, log)
     ranges = {k: f"{format_value(np.nanmin(v), unit, metric)} .. "
                  f"{format_value(np.nanmax(v), unit, metric)}" for k, v in data.items()}
     rw = max((len(r) for r in ranges.values()), default=0)

@@ -368,18 +368,49 @@ def test_log_overhead_chart_drops_zero_and_starts_bars_below_the_smallest(frames
     assert all(0 < r["base"] <= r["shown"] for r in rows)
 
 
-def test_sweep_averages_seeds_and_refuses_two_varied_parameters(frames):
-    table, param = chartdata.sweep_table(frames["sweep"])
-    assert param == "hardware.rdmsr_xfd_cycles" and len(table) == 4 * len(POLICY_NAMES)
-    two = frames["sweep"].assign(**{"hardware.wrmsr_xfd_cycles": frames["sweep"]["seed"] * 100})
+def _two_key_sweep(sweep: pd.DataFrame) -> pd.DataFrame:
+    """The sweep repeated for two workload classes (a second swept key, like the shipped grid)."""
+    return pd.concat([sweep.assign(workload="web"),
+                      sweep.assign(workload="hpc", value=sweep["value"] * 10)], ignore_index=True)
+
+
+def test_sweep_averages_seeds_facets_a_second_key_refuses_a_third(frames):
+    table, param, facet = chartdata.sweep_table(frames["sweep"])
+    assert (param, facet) == ("hardware.rdmsr_xfd_cycles", None)
+    assert len(table) == 4 * len(POLICY_NAMES)  # two seeds averaged per point and policy
+    two = _two_key_sweep(frames["sweep"])
+    table, param, facet = chartdata.sweep_table(two)
+    assert (param, facet) == ("hardware.rdmsr_xfd_cycles", "workload")
+    three = two.assign(**{"hardware.wrmsr_xfd_cycles": two["seed"] * 100})
     with pytest.raises(InputError, match="also varies hardware.wrmsr_xfd_cycles"):
-        chartdata.sweep_table(two, "hardware.rdmsr_xfd_cycles")
+        chartdata.sweep_table(three, "hardware.rdmsr_xfd_cycles", facet="workload")
 
 
 def test_text_sweep_marks_where_policies_cross_thresholds(frames):
     text = textchart.chart_text("sweep", frames, HEADER)
     assert "reaches 0.1 %" in text and "reaches 1 %" in text
     assert all(len(line) <= WIDTH for line in text.splitlines())
+
+
+def test_two_key_sweep_draws_one_panel_per_value(frames):
+    two = {"sweep": _two_key_sweep(frames["sweep"])}
+    spec = charts.build_chart("sweep", two, HEADER).to_dict()
+    assert spec["facet"]["field"] == "panel" and spec["facet"]["title"] == "workload"
+    text = textchart.chart_text("sweep", two, HEADER)
+    assert "workload = web" in text and "workload = hpc" in text
+    assert all(len(line) <= WIDTH for line in text.splitlines())
+
+
+def test_export_reads_a_sweep_directory(tmp_path, frames):
+    points = tmp_path / "sweep" / "points"
+    points.mkdir(parents=True)
+    for pid, grp in frames["sweep"].groupby("point_id"):
+        grp.to_parquet(points / f"p{pid}.parquet", index=False)
+    (tmp_path / "sweep" / "sweep.yaml").write_text(yaml.safe_dump(
+        {"grid_file": "data/sweeps/rdmsr.yaml", "grid": {"scenario": "default", "seed": 5}}))
+    paths = export.export_results(tmp_path / "sweep", tmp_path / "out", formats="txt")
+    assert [p.name for p in paths] == ["sweep.txt"]
+    assert "scenario default (sweep rdmsr), seed 5" in paths[0].read_text()
 
 
 # ----------------------------------------------------------------------------- theme
