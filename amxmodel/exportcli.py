@@ -1,4 +1,4 @@
-"""``amxmodel export RESULTS --to DIR``: a run's charts as PNG, SVG and 72-column text.
+"""``amxmodel export RESULTS --to DIR``: the charts of a run or sweep as PNG, SVG and text.
 
 Prints one written path per line. Bad input (no such results directory, a damaged
 parquet file, an unknown format or chart) ends with one ``amxmodel: error:`` line, exit
@@ -15,8 +15,9 @@ from .cli import command, extra_parser
 
 @extra_parser
 def _add_export_parser(sub) -> None:
-    p = sub.add_parser("export", help="write a run's charts as PNG, SVG and 72-column text")
-    p.add_argument("results", help="results directory written by 'amxmodel run --out'")
+    p = sub.add_parser("export", help="write the charts of a run or sweep as PNG, SVG and text")
+    p.add_argument("results",
+                   help="directory written by 'amxmodel run --out' or 'amxmodel sweep --out'")
     p.add_argument(
         "--to",
         dest="to_dir",
