@@ -23,12 +23,13 @@ the counts with a hardware profile.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Any, Callable
+from typing import Any
 
 from .params import Hardware
 from .states import MECHS, OVERHEAD_GROUPS, mech_prices
-from .trace import GUEST_EVENTS, Event, XTILEDATA, parse_events
+from .trace import GUEST_EVENTS, XTILEDATA, Event, parse_events
 
 HOST_XFD = XTILEDATA  # init_fpstate.xfd on an AMX host: what an ordinary host task runs with
 XTILECFG = 0x20000
