@@ -339,47 +339,44 @@ class ReferenceModel:
             else:
                 self.full_exit(v, to_user=kind == "user")
 
-    def on_guest_wrmsr_xfd(self, v: Vcpu) -> None:
-        """G1 (intercepted: exit, emulate) or G1' (passthrough: straight to the MSR)."""
+    def guest_msr(self, v: Vcpu, intercepted: bool, emulate: Callable[[], None] | None = None,
+                  direct: Callable[[], None] | None = None) -> None:
+        """A guest RDMSR/WRMSR of XFD or XFD_ERR: nothing on a host without AMX (the guest
+        has no XFD), a #GP exit without XFD in CPUID, an exit with ``emulate`` as handler
+        when intercepted, else ``direct`` (the access reaches the MSR, no exit)."""
         if not self.amx_host:
             return
         if not v.cpuid_amx:
             return self.gp_exit(v)
+        if intercepted:
+            self.full_exit(v, xfd=True, handler=emulate)
+        elif direct is not None:
+            direct()
+
+    def on_guest_wrmsr_xfd(self, v: Vcpu) -> None:
+        """G1 (intercepted: exit, emulate) or G1' (passthrough: straight to the MSR)."""
         value = self.ev["value"]
-        if self.xfd_write_intercepted(v):
-            self.full_exit(v, xfd=True, handler=lambda: self.emulate_wrmsr_xfd(v, value))
-        else:
-            v.guest_xfd = self.pcpu(v).msr = value
+        self.guest_msr(v, self.xfd_write_intercepted(v), lambda: self.emulate_wrmsr_xfd(v, value),
+                       lambda: self.passthrough_wrmsr_xfd(v, value))
 
     def on_guest_rdmsr_xfd(self, v: Vcpu) -> None:
         """G2 / G2'."""
-        if not self.amx_host:
-            return
-        if not v.cpuid_amx:
-            return self.gp_exit(v)
-        if self.xfd_read_intercepted(v):
-            self.full_exit(v, xfd=True)
+        self.guest_msr(v, self.xfd_read_intercepted(v))
 
     def on_guest_rdmsr_xfd_err(self, v: Vcpu) -> None:
         """G3: not intercepted when the guest CPUID has XFD (vmx_recalc_msr_intercepts)."""
-        if not self.amx_host:
-            return
-        if not v.cpuid_amx:
-            return self.gp_exit(v)
-        if self.xfd_err_read_intercepted(v):
-            self.full_exit(v, xfd=True)
+        self.guest_msr(v, self.xfd_err_read_intercepted(v))
 
     def on_guest_wrmsr_xfd_err(self, v: Vcpu) -> None:
-        """G4: always intercepted; kvm_set_msr_common() stores guest_fpu.xfd_err."""
-        if not self.amx_host:
-            return
-        if not v.cpuid_amx:
-            return self.gp_exit(v)
+        """G4: always intercepted upstream; kvm_set_msr_common() stores guest_fpu.xfd_err."""
         value = self.ev["value"]
-        if self.xfd_err_write_intercepted(v):
-            self.full_exit(v, xfd=True, handler=lambda: self.emulate_wrmsr_xfd_err(v, value))
-        else:
-            v.xfd_err = value
+        self.guest_msr(v, self.xfd_err_write_intercepted(v),
+                       lambda: self.emulate_wrmsr_xfd_err(v, value),
+                       lambda: self.emulate_wrmsr_xfd_err(v, value))
+
+    def passthrough_wrmsr_xfd(self, v: Vcpu, value: int) -> None:
+        """G1': the guest writes the register itself; the host's cache is now stale."""
+        v.guest_xfd = self.pcpu(v).msr = value
 
     def on_guest_xsetbv(self, v: Vcpu) -> None:
         """X1: XSETBV always exits (baseline); an invalid XCR0 gets #GP."""

@@ -77,35 +77,34 @@ def test_malformed_yaml(tmp_path):
     assert "malformed YAML" in msg and "line" in msg
 
 
-def test_vcpu_never_created(tmp_path):
-    msg = error_of(tmp_path, "events:\n  - {event: create_vcpu}\n  - {event: run_enter, vcpu: 3}\n")
-    assert "events[1] (run_enter): vcpu 3 was never created" in msg and "vCPUs that exist here: 0" in msg
+ORDER_CASES = {
+    "vcpu never created": (
+        ["create_vcpu", "{event: run_enter, vcpu: 3}"],
+        ["events[1] (run_enter): vcpu 3 was never created", "vCPUs that exist here: 0"]),
+    "event after destroy_vcpu": (
+        ["create_vcpu", "destroy_vcpu", "{event: set_cpuid, amx: false}"],
+        ["events[2] (set_cpuid): vcpu 0 was destroyed at events[1]",
+         "create it again with create_vcpu"]),
+    "guest event outside KVM_RUN": (
+        ["create_vcpu", "run_enter", "{event: exit, kind: user}", "guest_amx"],
+        ["events[3] (guest_amx): vcpu 0 is not inside KVM_RUN",
+         "returned to the VMM at events[2]", "add run_enter first"]),
+    "ioctl inside KVM_RUN": (
+        ["create_vcpu", "run_enter", "destroy_vcpu"],
+        ["events[2] (destroy_vcpu)", "vCPU ioctls wait for KVM_RUN to return"]),
+    "host_preempt after a fastpath exit": (
+        ["create_vcpu", "run_enter", "{event: exit, kind: fastpath}", "host_preempt"],
+        ["events[3] (host_preempt)", "host_preempt happens in the host after a VM exit"]),
+}
 
 
-def test_event_after_destroy_vcpu(tmp_path):
-    body = "events:\n  - {event: create_vcpu}\n  - {event: destroy_vcpu}\n  - {event: set_cpuid, amx: false}\n"
-    msg = error_of(tmp_path, body)
-    assert "events[2] (set_cpuid): vcpu 0 was destroyed at events[1]" in msg
-    assert "create it again with create_vcpu" in msg
-
-
-def test_guest_event_outside_kvm_run(tmp_path):
-    body = ("events:\n  - {event: create_vcpu}\n  - {event: run_enter}\n  - {event: exit, kind: user}\n"
-            "  - {event: guest_amx}\n")
-    msg = error_of(tmp_path, body)
-    assert "events[3] (guest_amx): vcpu 0 is not inside KVM_RUN" in msg
-    assert "returned to the VMM at events[2]" in msg and "add run_enter first" in msg
-
-
-def test_ioctl_inside_kvm_run(tmp_path):
-    body = "events:\n  - {event: create_vcpu}\n  - {event: run_enter}\n  - {event: destroy_vcpu}\n"
-    assert "vCPU ioctls wait for KVM_RUN to return" in error_of(tmp_path, body)
-
-
-def test_host_preempt_must_follow_an_exit(tmp_path):
-    body = ("events:\n  - {event: create_vcpu}\n  - {event: run_enter}\n"
-            "  - {event: exit, kind: fastpath}\n  - {event: host_preempt}\n")
-    assert "host_preempt happens in the host after a VM exit" in error_of(tmp_path, body)
+@pytest.mark.parametrize("case", ORDER_CASES)
+def test_order_rules(tmp_path, case):
+    events, expected = ORDER_CASES[case]
+    lines = [e if e.startswith("{") else f"{{event: {e}}}" for e in events]
+    msg = error_of(tmp_path, "events:\n" + "".join(f"  - {line}\n" for line in lines))
+    for text in expected:
+        assert text in msg
 
 
 def test_missing_name_and_unknown_top_level_key(tmp_path):
