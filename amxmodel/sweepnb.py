@@ -5,13 +5,17 @@ The notebook's ``parameters`` cell declares what the sweep passes (:data:`PARAME
 ``results_path`` and ``out_dir``. The sweep passes them as a dict, so papermill does not
 guess types from how values look, names the kernel (``python3``) instead of trusting the
 notebook's metadata, and gives kernels a longer start timeout than papermill's 60 s
-because many start at once. The notebook hands its summary back with
+because many start at once. Kernels talk over IPC sockets rather than local TCP ports
+(no open ports, no "running over TCP without encryption" warning per point). The notebook hands its summary back with
 :func:`amxmodel.notebook.save_summary`; the executed notebook is kept, failed or not.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import tempfile
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,9 +50,9 @@ def check_notebook(path: Path, names: tuple[str, ...], where: str) -> None:
     if not path.is_file():
         raise InputError(f"{where}: no such notebook")
     try:
-        import nbformat
+        from papermill.iorw import load_notebook_node  # fills in the cells' tags
 
-        nb = nbformat.read(path, as_version=4)
+        nb = load_notebook_node(str(path))
     except Exception as exc:  # nbformat raises several unrelated types for bad files
         raise InputError(f"{where}: not a readable notebook ({exc})") from None
     if find_first_tagged_cell_index(nb, "parameters") < 0:
@@ -64,6 +68,22 @@ def check_notebook(path: Path, names: tuple[str, ...], where: str) -> None:
         if name not in declared:
             raise InputError(f"{where}: parameter '{name}' is not declared in the parameters "
                              f"cell; it must declare {', '.join(names)}")
+
+
+@functools.cache
+def ipc_kernel_manager() -> type:
+    """A jupyter kernel manager class whose kernels use IPC sockets instead of TCP."""
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import CaselessStrEnum, default
+
+    class IPCKernelManager(AsyncKernelManager):
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+        @default("ip")
+        def _ip_default(self) -> str:  # jupyter's default is ./kernel-ipc: shared by all kernels
+            return os.path.join(tempfile.gettempdir(), f"amxmodel-kernel-{uuid.uuid4().hex[:16]}")
+
+    return IPCKernelManager
 
 
 def notebook_parameters(task: PointTask, results_path: Path) -> dict[str, Any]:
@@ -86,7 +106,8 @@ def run_notebook_point(task: PointTask) -> pd.DataFrame:
         pm.execute_notebook(str(task.notebook), str(tmp_nb),
                             parameters=notebook_parameters(task, results),
                             kernel_name=KERNEL_NAME, cwd=str(task.notebook.parent),
-                            progress_bar=False, start_timeout=START_TIMEOUT_S)
+                            progress_bar=False, start_timeout=START_TIMEOUT_S,
+                            kernel_manager_class=ipc_kernel_manager())
         if not results.exists():
             raise RuntimeError(f"{task.notebook.name} did not write its summary to results_path; "
                                "it should call amxmodel.notebook.save_summary(res, results_path)")
