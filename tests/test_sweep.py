@@ -290,3 +290,87 @@ def test_cli_exit_0_then_1_with_failures_listed(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(sweep_mod, "run_model_point", fake_run)
     assert main(["sweep", str(grid), "--out", str(tmp_path / "a"), "--retry-failed"]) == 0
     assert "4 ran, 8 already done" in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------------------- model and notebooks
+
+PARAMS_CELL = 'scenario = "default"\nsets = []\nmode = "sample"\nseed = 0\nresults_path = ""\nout_dir = ""\n'
+NB_BODY = """\
+from amxmodel.model import run
+from amxmodel.notebook import save_summary
+res = run(scenario, sets, mode=mode, seed=seed)
+if res.scenario.hardware.rdmsr_xfd_cycles > 150:
+    raise ValueError("refusing a slow RDMSR")
+save_summary(res, results_path)
+"""
+
+
+def make_notebook(path: Path, params=PARAMS_CELL, tagged=True, metadata=True) -> Path:
+    nb = nbformat.v4.new_notebook()
+    if metadata:
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                     "language": "python"}
+        nb.metadata["language_info"] = {"name": "python"}
+    cell = nbformat.v4.new_code_cell(params)
+    if tagged:
+        cell.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell("# tiny sweep notebook"), cell,
+                nbformat.v4.new_code_cell(NB_BODY)]
+    nbformat.write(nb, path)
+    return path
+
+
+NB_GRID = {"mode": "mean-field", "set": FAST,
+           "grid": {"hardware.rdmsr_xfd_cycles": [20, 100, 200]}}
+
+
+def overhead(out, key="hardware.rdmsr_xfd_cycles") -> pd.Series:
+    df = read_points(out)
+    df = df[(df.metric == "overhead_fraction") & (df.policy == "sync-always")]
+    return df.set_index(key)["value"].sort_index()
+
+
+def test_direct_points_are_model_runs(tmp_path):
+    res = run_sweep({**NB_GRID, "grid": {"hardware.rdmsr_xfd_cycles": [20, 200]}}, tmp_path / "o")
+    assert res.exit_status == 0
+    got = overhead(tmp_path / "o")
+    assert got[200] > got[20] > 0
+    from amxmodel.model import run
+
+    direct = run("default", [*(f"{k}={v}" for k, v in FAST.items()),
+                             "hardware.rdmsr_xfd_cycles=200"], mode="mean-field")
+    assert got[200] == direct.metric("overhead_fraction")["sync-always"]
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"tagged": False}, ["no cell tagged 'parameters'"]),
+    ({"params": PARAMS_CELL.replace('results_path = ""\n', "")}, ["'results_path'", "not declared"]),
+    ({"metadata": False}, ["kernelspec"]),
+])
+def test_notebook_must_declare_every_parameter(tmp_path, kwargs, words):
+    make_notebook(tmp_path / "nb.ipynb", **kwargs)
+    path = write_grid(tmp_path, {**NB_GRID, "notebook": "nb.ipynb"})
+    with pytest.raises(InputError) as err:
+        load_grid(path)
+    assert str(err.value).startswith(str(path)) and "nb.ipynb" in str(err.value)
+    for word in words:
+        assert word in str(err.value)
+
+
+@pytest.mark.slow
+def test_notebook_points_take_their_parameters_and_keep_failed_notebooks(tmp_path):
+    make_notebook(tmp_path / "nb.ipynb")
+    path = write_grid(tmp_path, {**NB_GRID, "notebook": "nb.ipynb"})
+    out = tmp_path / "out"
+    res = run_sweep(path, out, jobs=2)
+    assert res.exit_status == 1 and len(res.ran) == 2 and len(res.failed) == 1
+    (bad,) = res.failed
+    assert "refusing a slow RDMSR" in res.failed[bad]
+    kept = nbformat.read(out / "notebooks" / f"{bad}.ipynb", as_version=4)
+    assert any(o.get("ename") == "ValueError" for c in kept.cells for o in c.get("outputs", []))
+    injected = next(c for c in kept.cells if "injected-parameters" in c.metadata.get("tags", []))
+    assert '"hardware.rdmsr_xfd_cycles=200"' in injected.source and 'mode = "mean-field"' in injected.source
+    assert len(list((out / "notebooks").glob("*.ipynb"))) == 3
+    run_sweep({**NB_GRID, "grid": {"hardware.rdmsr_xfd_cycles": [20, 100]}}, tmp_path / "direct")
+    pd.testing.assert_series_equal(overhead(out), overhead(tmp_path / "direct"))
+    assert overhead(out)[100] > overhead(out)[20]
