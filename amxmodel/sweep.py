@@ -141,7 +141,7 @@ def _run_task(task: PointTask) -> str | None:
     pid, out = task.point.point_id, task.out_dir
     try:
         write_parquet(out / "points" / f"{pid}.parquet", annotate(task.run_point(task), task))
-    except Exception as exc:  # recorded, the sweep goes on; interrupts propagate
+    except Exception as exc:  # noqa: BLE001 -- recorded, the sweep goes on; interrupts propagate
         record = {"point_id": pid, "seed": task.point.seed, "overrides": task.point.overrides,
                   "sets": list(task.sets), "error_type": type(exc).__name__,
                   "message": str(exc), "traceback": traceback.format_exc()}

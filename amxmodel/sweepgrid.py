@@ -5,7 +5,7 @@ web and for database fleets?". The grid file says it in a few lines::
 
     scenario: default            # name under data/scenarios or a file (default: default)
     mode: mean-field             # sample | mean-field (default: sample)
-    notebook: ../../notebooks/01_sync_overhead.ipynb   # optional; else a direct model.run
+    notebook: ../../notebooks/sweep_me.ipynb   # optional; else a direct model.run call
     set: {fleet.hosts: 16}       # fixed overrides for every point (mapping or key=value list)
     grid:                        # cartesian product of these lists
       hardware.rdmsr_xfd_cycles: [20, 50, 100, 150, 200]
@@ -30,7 +30,7 @@ import copy
 import hashlib
 import itertools
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +69,6 @@ class Grid:
     swept_keys: list[str]
     notebook: Path | None = None
     root_seed: int | None = None
-    scenarios: dict[str, Scenario] = field(default_factory=dict, repr=False, compare=False)
 
     def sets(self, point: Point) -> list[str]:
         """The point's overrides as ``key=value`` strings: the fixed ``set`` first."""
@@ -78,7 +77,7 @@ class Grid:
     def record(self) -> dict[str, Any]:
         """The grid as given and the resolved points (what ``sweep.yaml`` holds)."""
         return {"grid_file": self.source, "grid": self.raw, "root_seed_entropy": self.root_seed,
-                "points": [{"point_id": p.point_id, "seed": p.seed, "overrides": p.overrides}
+                "points": [{"point_id": p.point_id, "seed": p.seed, "overrides": dict(p.overrides)}
                            for p in self.points]}
 
 
@@ -130,7 +129,15 @@ def load_grid(src: str | Path | dict, base_dir: str | Path | None = None) -> Gri
     seeds, root = _seeds(raw, int(base_sc.run["seed"]), where)
     ident = {"scenario": raw.get("scenario", "default"), "set": fixed, "mode": mode,
              "notebook": raw.get("notebook")}
-    points, seen, scenarios = [], {}, {}
+    points = _expand(base_raw, fixed, combos, seeds, ident, where)
+    return Grid(where, raw, scenario, mode, fixed, points, swept, notebook, root)
+
+
+def _expand(base_raw: dict[str, Any], fixed: list[str], combos: list[dict[str, Any]],
+            seeds: list[int], ident: dict[str, Any], where: str) -> list[Point]:
+    """Points ``combos x seeds``, each combination's scenario validated; duplicates rejected."""
+    points: list[Point] = []
+    seen: dict[tuple[str, int], int] = {}
     for i, combo in enumerate(combos, 1):
         label = f"{where}: point {i} ({describe(combo) or 'no overrides'})"
         sc = _resolve(base_raw, fixed + [format_override(k, v) for k, v in combo.items()], label)
@@ -140,12 +147,10 @@ def load_grid(src: str | Path | dict, base_dir: str | Path | None = None) -> Gri
                 raise InputError(f"{label}: duplicate point: same scenario and seed {seed} as "
                                  f"point {seen[resolved, seed]}")
             seen[resolved, seed] = i
-            pid = point_id({**ident, "overrides": combo, "seed": seed})
-            if pid in scenarios:  # a 48-bit hash collision: never seen, but never silent
-                raise InputError(f"{label}: point id {pid} collides; change the grid slightly")
-            points.append(Point(pid, combo, seed))
-            scenarios[pid] = sc
-    return Grid(where, raw, scenario, mode, fixed, points, swept, notebook, root, scenarios)
+            points.append(Point(point_id({**ident, "overrides": combo, "seed": seed}), combo, seed))
+    if len({p.point_id for p in points}) != len(points):  # a 48-bit hash collision
+        raise InputError(f"{where}: two points share an id (hash collision); change the grid")
+    return points
 
 
 def describe(overrides: dict[str, Any]) -> str:

@@ -53,7 +53,7 @@ def check_notebook(path: Path, names: tuple[str, ...], where: str) -> None:
         from papermill.iorw import load_notebook_node  # fills in the cells' tags
 
         nb = load_notebook_node(str(path))
-    except Exception as exc:  # nbformat raises several unrelated types for bad files
+    except Exception as exc:  # noqa: BLE001 -- nbformat raises many unrelated types
         raise InputError(f"{where}: not a readable notebook ({exc})") from None
     if find_first_tagged_cell_index(nb, "parameters") < 0:
         raise InputError(f"{where}: no cell tagged 'parameters'; tag the cell that declares "

@@ -1,7 +1,6 @@
 """Sweeps: grid expansion and validation, point ids, resumable runs, failures, notebooks, CLI."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
