@@ -9,6 +9,7 @@ and lifetimes), a uniform range, and a discrete choice with weights (vCPUs per V
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Annotated, Literal, Union
 
@@ -175,6 +176,17 @@ class Choice(_Dist):
         return v[rng.choice(len(v), n, p=w / w.sum())]
 
 
+@functools.lru_cache(maxsize=8)
+def _gauss(family: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss nodes and normalized weights of a polynomial family (computed once per n)."""
+    z, w = (np.polynomial.hermite_e.hermegauss(n) if family == "hermite_e"
+            else np.polynomial.legendre.leggauss(n))
+    z.flags.writeable = False
+    w = w / w.sum()
+    w.flags.writeable = False
+    return z, w
+
+
 def quadrature(dist: _Dist, lo: float = -math.inf, hi: float = math.inf, n: int = 96):
     """Nodes and weights for expectations over ``dist`` clipped to [lo, hi] (no sampling).
 
@@ -182,13 +194,11 @@ def quadrature(dist: _Dist, lo: float = -math.inf, hi: float = math.inf, n: int 
     their own values. Clipping matches what the engine does to its draws.
     """
     if isinstance(dist, LogNormal):
-        z, w = np.polynomial.hermite_e.hermegauss(n)
+        z, w = _gauss("hermite_e", n)
         x = dist.median * np.exp(dist.sigma * z)
-        w = w / w.sum()
     elif isinstance(dist, Uniform):
-        z, w = np.polynomial.legendre.leggauss(n)
+        z, w = _gauss("legendre", n)
         x = dist.low + (z + 1) * (dist.high - dist.low) / 2
-        w = w / w.sum()
     elif isinstance(dist, Choice):
         x, w = np.asarray(dist.values, float), dist.probs
     else:
