@@ -276,10 +276,16 @@ CHART_KINDS: dict[str, tuple[str, ...]] = {
 
 
 def available_kinds(frames: Mapping) -> list[str]:
-    """The chart kinds whose input frames are present and not empty."""
-    def have(key: str) -> bool:
-        return isinstance(frames.get(key), pd.DataFrame) and not frames[key].empty
-    return [k for k, keys in CHART_KINDS.items() if any(have(key) for key in keys)]
+    """The chart kinds whose input frames are present and not empty (a summary stands in for
+    the hosts frame only when it has per-host quantiles: sampled runs, not mean-field)."""
+    def have(key: str, kind: str) -> bool:
+        df = frames.get(key)
+        if not isinstance(df, pd.DataFrame) or df.empty:
+            return False
+        if kind == "hosts" and key == "summary":
+            return f"overhead_fraction_{HOST_STATS[0]}" in set(df["metric"])
+        return True
+    return [k for k, keys in CHART_KINDS.items() if any(have(key, k) for key in keys)]
 
 
 def check_kind(kind: str, frames: Mapping) -> None:

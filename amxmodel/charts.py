@@ -193,11 +193,14 @@ def class_chart(by_class: pd.DataFrame, metric: str | None = None, log: bool | N
 
 
 def sweep_chart(sweep: pd.DataFrame, param: str | None = None, metric: str = "overhead_fraction",
-                log: bool = True, log_x: bool = False, thresholds: Sequence[float] = THRESHOLDS,
-                facet: str | None = None, header: str = ""):
+                log: bool = True, log_x: bool | None = None,
+                thresholds: Sequence[float] = THRESHOLDS, facet: str | None = None,
+                header: str = ""):
     """A metric against one swept parameter, a line per policy, one panel per value of a
-    second swept key (``facet``); dashed rules at 0.1 % and 1 % for fractions."""
+    second swept key (``facet``); dashed rules at 0.1 % and 1 % for fractions. The x axis
+    is logarithmic when ``log_x`` or, if None, when the swept values span two decades."""
     t, param, facet = sweep_table(sweep, param, metric, facet)
+    log_x = use_log(t[param], log_x)
     raw = metric_unit(sweep, metric)
     factor, unit = display_unit(metric, raw)
     d = t.rename(columns={param: "x", facet: "panel"}).assign(shown=lambda x: x["value"] * factor)

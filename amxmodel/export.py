@@ -18,6 +18,7 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -122,10 +123,11 @@ def _frames(source) -> dict:
     )
 
 
-def _render(kind: str, fmt: str, frames: Mapping, header: str, spec: str | None) -> bytes:
+def _render(kind: str, fmt: str, frames: Mapping, header: str, spec: str | None,
+            options: Mapping) -> bytes:
     """The bytes of one chart in one format."""
     if fmt == "txt":
-        return (chart_text(kind, frames, header) + "\n").encode("ascii", "replace")
+        return (chart_text(kind, frames, header, **options) + "\n").encode("ascii", "replace")
     if fmt == "png":
         return vl_convert.vegalite_to_png(spec, scale=2)
     return vl_convert.vegalite_to_svg(spec).encode("utf-8")
@@ -135,19 +137,29 @@ def export_results(
     results_dir_or_frames,
     to_dir: str | os.PathLike,
     formats: str | Iterable[str] = FORMATS,
-    charts: Iterable[str] | None = None,
+    charts: Iterable[str] | Mapping[str, str] | None = None,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[Path]:
     """Write ``<chart>.<format>`` for each chart and format into ``to_dir``; return the paths.
 
     ``results_dir_or_frames`` is a results directory or a dict of frames (keys ``summary``,
     ``hosts``, ``by_class``, ``sweep``, ``tornado``, optional ``sweep_param`` and a
     ``scenario`` metadata dict). ``charts`` defaults to every kind the frames allow (see
-    :data:`CHART_KINDS`). Bad input raises InputError before anything is written; a failed
-    rendering leaves no file (nor a directory the export created).
+    :data:`CHART_KINDS`); a mapping names the files, ``{"sweep": "breakeven"}`` writes
+    ``breakeven.png``. ``options`` gives keyword options per kind to the chart and its text
+    twin alike, e.g. ``{"tornado": {"metric": "sync-always minus upstream"}}``. Bad input
+    raises InputError before anything is written; a failed rendering leaves no file (nor a
+    directory the export created).
     """
     fmts = parse_formats(formats)
     frames = _frames(results_dir_or_frames)
-    kinds = list(dict.fromkeys(charts)) if charts is not None else available_kinds(frames)
+    if charts is None:
+        charts = available_kinds(frames)
+    stems = dict(charts) if isinstance(charts, Mapping) else {k: k for k in charts}
+    for stem in stems.values():
+        if not stem or Path(str(stem)).name != stem or stem.startswith("."):
+            raise InputError(f"chart file name {stem!r}: expected a plain name like 'breakeven'")
+    kinds = list(stems)
     if not kinds:
         raise InputError(
             f"nothing to chart: no frame among {', '.join(RESULT_FILES)}, sweep, tornado"
@@ -168,12 +180,13 @@ def export_results(
         names = []
         with use_theme():
             for kind in kinds:
-                spec = build_chart(kind, frames, header).to_json() if set(fmts) - {"txt"} else None
+                opts = dict((options or {}).get(kind, {}))
+                spec = (build_chart(kind, frames, header, **opts).to_json()
+                        if set(fmts) - {"txt"} else None)
                 for fmt in fmts:
-                    (staging / f"{kind}.{fmt}").write_bytes(
-                        _render(kind, fmt, frames, header, spec)
-                    )
-                    names.append(f"{kind}.{fmt}")
+                    name = f"{stems[kind]}.{fmt}"
+                    (staging / name).write_bytes(_render(kind, fmt, frames, header, spec, opts))
+                    names.append(name)
         for name in names:
             os.replace(staging / name, target / name)
         return [target / name for name in names]

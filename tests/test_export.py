@@ -254,6 +254,41 @@ def test_export_from_frames_includes_sweep_and_tornado(tmp_path, frames):
     assert all(len(line) <= WIDTH for line in sweep.splitlines())
 
 
+def test_export_names_files_and_passes_options_to_chart_and_text(tmp_path, frames):
+    tornado = {"tornado": frames["tornado"]}
+    label = "sync-always minus upstream"
+    paths = export.export_results(tornado, tmp_path, formats="txt,svg",
+                                  charts={"tornado": "tornado_difference"},
+                                  options={"tornado": {"metric": label}})
+    assert sorted(p.name for p in paths) == ["tornado_difference.svg", "tornado_difference.txt"]
+    assert f"Sensitivity: {label}" in (tmp_path / "tornado_difference.txt").read_text()
+    assert label in (tmp_path / "tornado_difference.svg").read_text()
+    with pytest.raises(InputError, match="plain name"):
+        export.export_results(tornado, tmp_path, formats="txt", charts={"tornado": "../x"})
+
+
+def test_mean_field_summary_has_no_host_chart(frames):
+    mean_field = frames["summary"][~frames["summary"]["metric"].str.match(r".*_(p50|p99|max)$")]
+    kinds = chartdata.available_kinds({"summary": mean_field})
+    assert "hosts" not in kinds and "overhead" in kinds
+    with_stats = {"summary": pd.concat([mean_field, mean_field.assign(
+        metric="overhead_fraction_p50")])}
+    assert "hosts" in chartdata.available_kinds(with_stats)
+
+
+def test_sweep_x_axis_turns_log_when_values_span_two_decades(frames):
+    sweep = frames["sweep"]
+    key = "hardware.rdmsr_xfd_cycles"
+    linear = charts.sweep_chart(sweep).to_dict()
+    wide = charts.sweep_chart(sweep.assign(**{key: sweep[key] * sweep[key]})).to_dict()
+
+    def x_scale(spec):
+        return spec["layer"][0]["encoding"]["x"]["scale"]
+
+    assert x_scale(linear).get("type") != "log"
+    assert x_scale(wide)["type"] == "log"
+
+
 # ----------------------------------------------------------------------------- bad input
 
 
