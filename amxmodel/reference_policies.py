@@ -216,20 +216,74 @@ class NmFirstUse(ReferenceModel):
         return v.passthrough
 
 
-class RfcSwitch(NmFirstUse):
-    """Feb 2021 RFC: always full-size, XFD passed through and switched at exit and entry."""
+class RfcSwitch(ReferenceModel):
+    """Feb 2021 RFC, patch 3/7 "Dynamic XSAVE and XFD MSRs context switch" (Jing Liu).
+
+    The guest buffer is allocated at full size, XFD and XFD_ERR are passed through, and
+    vmx_vcpu_run() switches them around every VM-entry, fastpath re-entries included:
+    ``xfd_guest_exit()`` reads both MSRs and writes XFD=0 if the guest's value is set
+    ("set IA32_XFD as zero during vmexit"); ``xfd_guest_enter()`` writes the guest's XFD and
+    XFD_ERR back when they are non-zero. The host of that time ran with XFD=0 and knew no
+    per-CPU XFD cache, so the FPU swap at KVM_RUN does not touch XFD; #NM is not trapped.
+    """
 
     name = "rfc-switch"
+    realloc_at_cpuid = False
 
     def create_buffer(self) -> tuple[int, bool]:
         return self.hw.amx_pages, True
 
+    def on_create_vcpu(self, _v: None) -> None:
+        super().on_create_vcpu(_v)
+        assert self.ev is not None and self.ev.vcpu is not None
+        p = self.pcpus[self.ev.vcpu]
+        p.msr = p.cache = 0  # the host runs with XFD clear
+
     def after_set_cpuid(self, v: Vcpu) -> None:
-        if v.cpuid_amx:
-            v.passthrough = True
+        v.passthrough = v.cpuid_amx
+
+    def xfd_err_write_intercepted(self, v: Vcpu) -> bool:
+        return not v.passthrough
+
+    def shuttles_xfd_err(self, v: Vcpu) -> bool:
+        return False  # switched by xfd_guest_enter/exit instead
 
     def nm_trapped(self, v: Vcpu) -> bool:
         return False
+
+    def swap_in(self, v: Vcpu) -> None:
+        v.running = True
+
+    def swap_out(self, v: Vcpu) -> None:
+        self.host_save(v)
+        v.running = False
+
+    def on_host_preempt(self, v: Vcpu) -> None:
+        self.host_save(v)  # under XFD=0: the host switched it off at the exit
+
+    def after_full_exit(self, v: Vcpu) -> None:
+        self.xfd_guest_exit(v)
+
+    def after_fastpath_exit(self, v: Vcpu) -> None:
+        self.xfd_guest_exit(v)
+
+    def xfd_guest_exit(self, v: Vcpu) -> None:
+        """rdmsrl(XFD); rdmsrl(XFD_ERR); if (xfd) wrmsrl(XFD, 0)."""
+        if not v.passthrough:
+            return
+        v.guest_xfd = self.rdmsr_xfd(v)
+        self.c.rdmsr_xfd_err += 1
+        if v.guest_xfd:
+            self.wrmsr_xfd(v, 0)
+
+    def vm_entry(self, v: Vcpu) -> None:
+        """xfd_guest_enter(): guest values back, only when non-zero."""
+        if not v.passthrough:
+            return
+        if v.guest_xfd:
+            self.wrmsr_xfd(v, v.guest_xfd)
+        if v.xfd_err:
+            self.c.wrmsr_xfd_err += 1
 
 
 class NoAmx(ReferenceModel):
