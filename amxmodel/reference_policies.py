@@ -115,11 +115,15 @@ class Opt1ExitClear(LazyExitUser):
     name = "opt1-exit-clear"
 
     def after_full_exit(self, v: Vcpu) -> None:
+        """Jing Liu, 2021-11-10: "clear XFD temporarily at VM exit time if the extended
+        feature (AMX) is in use (XINUSE)". Restoring it before entry needs the guest's value,
+        so the clear is preceded by a read (the mail does not say how; this is the cheapest
+        way that restores the right value)."""
         if not v.passthrough:
             return
         self.c.xinuse_checks += 1  # XGETBV(1)
         if v.tiles_live:
-            v.pending_xfd = self.pcpu(v).msr
+            v.pending_xfd = self.rdmsr_xfd(v)
             self.wrmsr_xfd(v, 0)
 
     def vm_entry(self, v: Vcpu) -> None:
