@@ -188,3 +188,38 @@ def long_rows(values: pd.Series, metric: str, unit: str, scenario: str,
     """Rows of a run summary (one per policy of ``values``) plus the given swept columns."""
     return [{"scenario": scenario, "policy": pol, "metric": metric, "value": float(v),
              "stderr": np.nan, "unit": unit, **columns} for pol, v in values.items()]
+
+
+def class_breakeven_table(sc: Scenario, exp: Exposure, table: CostTable,
+                          thresholds: Sequence[float] = THRESHOLDS,
+                          policies: Iterable[str] | None = None, name: str = PRICE) -> pd.DataFrame:
+    """:func:`breakeven_table` per workload class, the overhead as a share of the class's
+    vCPU time (what one tenant's vCPU loses), with the class's own mean exit rate."""
+    keep = list(policies) if policies is not None else None
+    parts = [breakeven_table(lin, thresholds, keep, name).assign(
+        workload=cls, exits_per_vcpu_s=lin.exits_per_vcpu_s)
+        for cls, lin in class_linear(sc, exp, table).items()]
+    out = pd.concat(parts, ignore_index=True).rename(
+        columns={"overhead_fraction": "overhead_fraction_of_vcpu"})
+    first = ["workload", "exits_per_vcpu_s"]
+    return out[first + [c for c in out.columns if c not in first]]
+
+
+def findings(lin: LinearOverhead, policy: str = "sync-always", reference: str = "upstream",
+             thresholds: Sequence[float] = THRESHOLDS) -> str:
+    """The break-even in two sentences with this run's numbers (for a notebook's conclusion)."""
+    from .textfmt import format_value, sig
+
+    now = lin.fraction()
+    price = float(lin.hardware.values[PRICE])
+    text = (f"At the fleet's mean of {sig(lin.exits_per_vcpu_s)} VM exits per vCPU-second and "
+            f"RDMSR(IA32_XFD) at {price:g} cycles, {policy} costs "
+            f"{format_value(now[policy], 'fraction')} of host CPU and {reference} "
+            f"{format_value(now[reference], 'fraction')}.")
+    for threshold in thresholds:
+        p, r = lin.solve_price(threshold), lin.solve_exit_rate(threshold)
+        text += (f" {policy} reaches {threshold_label(threshold)} of host CPU only if one RDMSR "
+                 f"costs {format_value(p[policy], 'cycles')} ({reference}: "
+                 f"{format_value(p[reference], 'cycles')}), or at {sig(r[policy])} exits per "
+                 f"vCPU-second at today's price ({reference}: {sig(r[reference])}).")
+    return text

@@ -9,7 +9,9 @@ from amxmodel import chartdata
 from amxmodel.breakeven import (
     breakeven_curve,
     breakeven_table,
+    class_breakeven_table,
     class_linear,
+    findings,
     linear_overhead,
     threshold_label,
 )
@@ -117,3 +119,17 @@ def test_bad_parameters_are_input_errors(mean_field):
         lin.fraction({"rdmsr_xfd_cycles": -1})
     with pytest.raises(InputError, match="must be positive"):
         breakeven_curve(lin, rates=[0, 10])
+
+
+def test_class_table_and_findings_quote_the_solved_numbers(mean_field):
+    r = mean_field
+    t = class_breakeven_table(r.scenario, r.exposure, r.table, policies=["sync-always"])
+    assert set(t["workload"]) == set(r.scenario.mix) and set(t["policy"]) == {"sync-always"}
+    web = class_linear(r.scenario, r.exposure, r.table)["web"]
+    row = t[(t.workload == "web") & (t.threshold == "1 %")].iloc[0]
+    assert row.rdmsr_xfd_cycles_at_threshold == web.solve_price(0.01)["sync-always"]
+    assert row.exits_per_vcpu_s == web.exits_per_vcpu_s
+    lin = linear_overhead(r)
+    text = findings(lin)
+    assert f"{lin.solve_price(0.001)['sync-always']:.3g}"[:3] in text
+    assert "0.1 % of host CPU" in text and "1 % of host CPU" in text
