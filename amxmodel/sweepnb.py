@@ -86,6 +86,17 @@ def ipc_kernel_manager() -> type:
     return IPCKernelManager
 
 
+def execute_notebook(notebook: str | Path, output: str | Path, parameters: dict[str, Any],
+                     start_timeout: float = START_TIMEOUT_S) -> None:
+    """Run ``notebook`` with papermill into ``output``: kernel ``python3`` over IPC, run in the
+    notebook's folder, parameters injected as plain data (raises papermill's errors)."""
+    pm = _papermill(str(notebook))
+    pm.execute_notebook(str(notebook), str(output), parameters=parameters,
+                        kernel_name=KERNEL_NAME, cwd=str(Path(notebook).parent),
+                        progress_bar=False, start_timeout=start_timeout,
+                        kernel_manager_class=ipc_kernel_manager())
+
+
 def notebook_parameters(task: PointTask, results_path: Path) -> dict[str, Any]:
     """What papermill injects for one point (plain data, passed as a dict)."""
     return {"scenario": task.scenario, "sets": list(task.sets), "mode": task.mode,
@@ -95,7 +106,6 @@ def notebook_parameters(task: PointTask, results_path: Path) -> dict[str, Any]:
 
 def run_notebook_point(task: PointTask) -> pd.DataFrame:
     """Execute the notebook for one point; return the summary it saved to ``results_path``."""
-    pm = _papermill(str(task.notebook))
     pid = task.point.point_id
     nb_dir, pts_dir = task.out_dir / "notebooks", task.out_dir / "points"
     nb_dir.mkdir(parents=True, exist_ok=True)
@@ -103,11 +113,7 @@ def run_notebook_point(task: PointTask) -> pd.DataFrame:
     results = pts_dir / f".{pid}{TMP_MARK}{os.getpid()}-nb.parquet"
     results.unlink(missing_ok=True)
     try:
-        pm.execute_notebook(str(task.notebook), str(tmp_nb),
-                            parameters=notebook_parameters(task, results),
-                            kernel_name=KERNEL_NAME, cwd=str(task.notebook.parent),
-                            progress_bar=False, start_timeout=START_TIMEOUT_S,
-                            kernel_manager_class=ipc_kernel_manager())
+        execute_notebook(task.notebook, tmp_nb, notebook_parameters(task, results))
         if not results.exists():
             raise RuntimeError(f"{task.notebook.name} did not write its summary to results_path; "
                                "it should call amxmodel.notebook.save_summary(res, results_path)")
