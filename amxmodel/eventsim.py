@@ -54,6 +54,11 @@ class EventResult:
     events: int  # reference events replayed (per policy)
 
 
+def _mech(models) -> np.ndarray:
+    """(policies, MECHS) mechanism counts of reference models so far."""
+    return np.array([[mechanism_counts(m.c.as_dict())[k] for k in MECHS] for m in models], dtype=float)
+
+
 def _on(raw: dict, vcpu: int) -> dict:
     """The event for vCPU ``vcpu`` (process-wide events stay without one)."""
     return raw if raw["event"] == "perm_request" else dict(raw, vcpu=vcpu)
@@ -93,8 +98,7 @@ class _VM:
             self.sim.n_events += 1
 
     def mech(self) -> np.ndarray:
-        return np.array([[mechanism_counts(m.c.as_dict())[k] for k in MECHS] for m in self.models],
-                        dtype=float)
+        return _mech(self.models)
 
     def pages(self) -> np.ndarray:
         return np.array([m.c.pages for m in self.models], dtype=float)
@@ -197,7 +201,7 @@ class EventFleet:
                     ev = parse_event({"event": "host_switch", "count": n}, 0, "eventsim")
                     for mdl in host:
                         mdl.apply(ev)
-            counts[h] += np.array([[mechanism_counts(m.c.as_dict())[k] for k in MECHS] for m in host])
+            counts[h] += _mech(host)
             init = draw_vms(self.rng, self.table, M, stationary=True)
             slots = [_VM(self, init, i, 0.0, True) for i in range(M)]
             for i, load in enumerate(loads):
