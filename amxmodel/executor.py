@@ -1,21 +1,55 @@
-"""Where chunks run: in this process or in a pool of local processes, results in order.
+"""Where the units of work run: in this process, in local processes, or on a dask cluster.
 
-The unit of work is a pure function of its arguments (a chunk index carries its own
-seed), so the merged result is the same whatever runs it. ``jobs=1`` runs in-process;
-``jobs=N`` uses N local processes (spawned, so it is safe inside Jupyter); results are
-always returned in submission order.
+A unit of work is a host chunk of one scenario (:func:`amxmodel.model.simulate`) or a grid
+point of a sweep (:func:`amxmodel.sweep.run_sweep`). Each is a pure function of its
+argument, which carries its own seed (a chunk index, a point's spawned seed), so the
+merged result is bit-identical whoever runs it. Every executor has one method,
+``map_ordered(fn, items)``: results come back in the order of ``items``, with a progress
+bar over items on a terminal.
+
+- :class:`InProcess`: a plain loop.
+- :class:`ProcessPool`: ``jobs`` spawned local processes (safe inside Jupyter). A worker
+  that dies (``BrokenProcessPool``) loses only the items that had not finished: they run
+  again in a fresh pool, up to ``retries`` times.
+- :class:`Dask`: a ``dask.distributed`` cluster, given as a client, a scheduler address
+  or a number of local worker processes (``LocalCluster``). Tasks get explicit keys
+  (never dask's pure-call cache); a dead worker's tasks are rescheduled by dask, and a
+  task that raised runs again up to ``retries`` times. dask is optional:
+  ``pip install 'amxmodel[cluster]'``.
+
+:func:`make_executor` chooses one from the command-line flags (``--jobs``,
+``--scheduler``, ``--dask-local``); :func:`using` passes a caller's executor through or
+makes one. Executors are context managers: a ``Dask`` executor connects (or starts its
+``LocalCluster``) on entry, prints the dashboard link to stderr, and closes what it
+opened on exit.
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import logging
 import multiprocessing as mp
 import os
 import sys
-from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
-from typing import Any
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tqdm.auto import tqdm
+
+from .errors import InputError
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+RETRIES = 2
+CONNECT_TIMEOUT_S = 10.0
+CLUSTER_EXTRA = "pip install 'amxmodel[cluster]'"
 
 
 def default_jobs() -> int:
@@ -23,26 +57,231 @@ def default_jobs() -> int:
     return os.cpu_count() or 1
 
 
-def map_ordered(fn: Callable[[Any], Any], items: Iterable[Any], jobs: int = 1,
-                desc: str = "", progress: bool | None = None) -> list[Any]:
-    """``[fn(x) for x in items]``, possibly in parallel, with a progress bar on a terminal."""
-    items = list(items)
+class Executor(Protocol):
+    """Runs ``fn`` over items and returns the results in item order."""
+
+    def map_ordered(self, fn: Callable[[Any], Any], items: Iterable[Any], desc: str = "",
+                    progress: bool | None = None) -> list[Any]: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+class _Local:
+    """Nothing to open or close."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+@contextlib.contextmanager
+def progress_bar(total: int, desc: str, progress: bool | None) -> Iterator[tqdm]:
+    """A tqdm bar over ``total`` items; shown on a terminal unless ``progress`` says otherwise."""
     show = sys.stderr.isatty() if progress is None else progress
-    bar = tqdm(total=len(items), desc=desc, disable=not show, leave=False)
+    bar = tqdm(total=total, desc=desc, disable=not show, leave=False)
     try:
-        if jobs <= 1 or len(items) <= 1:
-            out = []
+        yield bar
+    finally:
+        bar.close()
+
+
+@dataclass
+class InProcess(_Local):
+    """Every item in this process, one after the other."""
+
+    def map_ordered(self, fn: Callable[[Any], Any], items: Iterable[Any], desc: str = "",
+                    progress: bool | None = None) -> list[Any]:
+        """``[fn(x) for x in items]``."""
+        items = list(items)
+        out = []
+        with progress_bar(len(items), desc, progress) as bar:
             for x in items:
                 out.append(fn(x))
                 bar.update()
-            return out
-        ctx = mp.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(jobs, len(items)), mp_context=ctx) as pool:
-            futures = [pool.submit(fn, x) for x in items]
-            out = []
-            for f in futures:
-                out.append(f.result())
-                bar.update()
-            return out
-    finally:
-        bar.close()
+        return out
+
+
+@dataclass
+class ProcessPool(_Local):
+    """``jobs`` spawned local processes; items lost with a dead worker run again."""
+
+    jobs: int
+    retries: int = RETRIES
+
+    def map_ordered(self, fn: Callable[[Any], Any], items: Iterable[Any], desc: str = "",
+                    progress: bool | None = None) -> list[Any]:
+        """``[fn(x) for x in items]`` over the pool (in-process for a single item or job)."""
+        items = list(items)
+        if self.jobs <= 1 or len(items) <= 1:
+            return InProcess().map_ordered(fn, items, desc, progress)
+        done: dict[int, Any] = {}
+        with progress_bar(len(items), desc, progress) as bar:
+            for attempt in range(self.retries + 1):
+                todo = [i for i in range(len(items)) if i not in done]
+                try:
+                    self._run(fn, items, todo, done, bar)
+                    break
+                except BrokenProcessPool:
+                    if attempt == self.retries:
+                        raise
+                    lost = len(items) - len(done)
+                    print(f"amxmodel: a worker process died; running its {lost} unfinished "
+                          f"{desc or 'items'} again in a fresh pool", file=sys.stderr)
+        return [done[i] for i in range(len(items))]
+
+    def _run(self, fn: Callable[[Any], Any], items: list[Any], todo: list[int],
+             done: dict[int, Any], bar: tqdm) -> None:
+        """Run ``todo`` in one pool, keeping every finished result in ``done``."""
+        pool = ProcessPoolExecutor(max_workers=min(self.jobs, len(todo)),
+                                   mp_context=mp.get_context("spawn"))
+        futures = {pool.submit(fn, items[i]): i for i in todo}
+        pending = set(futures)
+        try:
+            while pending:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for f in finished:
+                    if f.exception() is None:
+                        done[futures[f]] = f.result()
+                        bar.update()
+                for f in finished:
+                    f.result()  # a worker's error (or a broken pool) stops the map here
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+@dataclass
+class Dask:
+    """Tasks on a dask.distributed cluster: ``client``, or ``scheduler`` address, or a
+    ``LocalCluster`` of ``local_workers`` processes started on entry."""
+
+    client: Any = None
+    scheduler: str | None = None
+    local_workers: int | None = None
+    retries: int = RETRIES
+    _opened: list = field(default_factory=list, repr=False)
+
+    def __enter__(self) -> Self:
+        if self.client is None:
+            self.client = self._open()
+            self._opened.append(self.client)
+            link = _dashboard_link(self.client)
+            print(f"amxmodel: dask scheduler {self.client.scheduler.address}, "
+                  f"dashboard {link or 'not served'}", file=sys.stderr)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._opened:  # close only what __enter__ opened: the client, then its cluster
+            while self._opened:
+                self._opened.pop().close()
+            self.client = None
+
+    def _open(self) -> Any:
+        distributed = require_distributed()
+        if self.local_workers:
+            cluster = distributed.LocalCluster(
+                n_workers=self.local_workers, threads_per_worker=1, processes=True,
+                dashboard_address=":0", silence_logs=logging.ERROR)
+            self._opened.append(cluster)
+            return distributed.Client(cluster)
+        try:
+            return distributed.Client(self.scheduler, timeout=CONNECT_TIMEOUT_S)
+        except (OSError, ValueError, TypeError) as exc:
+            raise InputError(f"--scheduler {self.scheduler}: cannot reach a dask scheduler "
+                             f"there ({exc})") from None
+
+    def map_ordered(self, fn: Callable[[Any], Any], items: Iterable[Any], desc: str = "",
+                    progress: bool | None = None) -> list[Any]:
+        """Submit every item with its own key, wait for all, gather them in item order."""
+        if self.client is None:
+            raise RuntimeError("enter the Dask executor (with ...) before mapping over it")
+        from distributed import as_completed
+
+        items = list(items)
+        batch = uuid.uuid4().hex[:12]
+        futures = [self.client.submit(fn, x, key=f"{desc or 'item'}-{batch}-{i}", pure=False,
+                                      retries=self.retries) for i, x in enumerate(items)]
+        try:
+            with progress_bar(len(items), desc, progress) as bar:
+                for _ in as_completed(futures):
+                    bar.update()
+            return self.client.gather(futures)
+        finally:
+            self.client.cancel(futures)
+
+
+def _dashboard_link(client: Any) -> str | None:
+    """The dashboard URL, when the scheduler serves one."""
+    services = client.scheduler_info().get("services", {})
+    return client.dashboard_link if "dashboard" in services else None
+
+
+def require_distributed() -> Any:
+    """The ``distributed`` module, or an InputError saying how to install it."""
+    try:
+        import distributed
+    except ImportError:
+        raise InputError(f"--scheduler/--dask-local: dask.distributed is not installed; "
+                         f"{CLUSTER_EXTRA}") from None
+    return distributed
+
+
+def make_executor(jobs: int | None = None, scheduler: str | None = None,
+                  dask_local: int | None = None) -> Executor:
+    """The executor the flags ask for (not yet entered): ``scheduler`` -> dask there,
+    ``dask_local`` -> a dask LocalCluster of that many processes, else ``jobs`` local
+    processes (None: all cores; 1: in this process). Bad values raise InputError."""
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise InputError(f"--jobs {jobs}: allowed: 1 or more processes")
+    if dask_local is not None and (isinstance(dask_local, bool) or not isinstance(dask_local, int)
+                                   or dask_local < 1):
+        raise InputError(f"--dask-local {dask_local}: allowed: 1 or more worker processes")
+    if scheduler is not None and (not isinstance(scheduler, str) or not scheduler.strip()
+                                  or any(c.isspace() for c in scheduler)):
+        raise InputError(f"--scheduler {scheduler!r}: allowed: a dask scheduler address "
+                         "such as tcp://host:8786")
+    if scheduler is not None or dask_local is not None:
+        if scheduler is not None and dask_local is not None:
+            raise InputError("--scheduler, --dask-local: give one (a cluster to use or a local "
+                             "one to start)")
+        if jobs not in (None, 1):
+            raise InputError(f"--jobs {jobs}: not with --scheduler or --dask-local (the dask "
+                             "workers run the tasks)")
+        require_distributed()
+        return Dask(scheduler=scheduler, local_workers=dask_local)
+    jobs = default_jobs() if jobs is None else jobs
+    return InProcess() if jobs == 1 else ProcessPool(jobs)
+
+
+def using(executor: Executor | None = None, jobs: int | None = None, scheduler: str | None = None,
+          dask_local: int | None = None) -> AbstractContextManager[Executor]:
+    """``executor`` as it is (its owner closes it), else a new one from the flags."""
+    if executor is not None:
+        return contextlib.nullcontext(executor)
+    return make_executor(jobs, scheduler, dask_local)
+
+
+def add_executor_args(p: argparse.ArgumentParser, unit: str, jobs_default: str) -> None:
+    """The flags that say where ``unit`` run: ``--jobs``, ``--scheduler``, ``--dask-local``."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help=f"local processes over {unit} (default: {jobs_default})")
+    g.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help=f"run the {unit} on the dask cluster at ADDRESS, e.g. tcp://host:8786 "
+                        f"({CLUSTER_EXTRA})")
+    g.add_argument("--dask-local", type=int, default=None, metavar="N",
+                   help=f"run the {unit} on a dask LocalCluster of N worker processes")
+
+
+def executor_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The parsed flags of :func:`add_executor_args` as keyword arguments of ``using``."""
+    return {"jobs": args.jobs, "scheduler": args.scheduler, "dask_local": args.dask_local}
+
+
+def map_ordered(fn: Callable[[Any], Any], items: Iterable[Any], jobs: int = 1,
+                desc: str = "", progress: bool | None = None) -> list[Any]:
+    """``[fn(x) for x in items]`` in this process (``jobs=1``) or ``jobs`` local processes."""
+    return (InProcess() if jobs <= 1 else ProcessPool(jobs)).map_ordered(fn, items, desc, progress)
