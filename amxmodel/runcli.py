@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .cli import _add_scenario_args, command, extra_parser
+from .executor import add_executor_args, executor_args
 from .policies import POLICY_NAMES
 
 
@@ -16,7 +17,8 @@ def _parser(sub) -> None:
                    help=f"policy to price (repeatable; default: the scenario's): {', '.join(POLICY_NAMES)}")
     p.add_argument("--seed", type=int, default=None, help="root seed (default: run.seed)")
     p.add_argument("--mode", choices=["sample", "mean-field"], default="sample")
-    p.add_argument("--jobs", type=int, default=1, help="local processes over host chunks")
+    add_executor_args(p, "host chunks", "all cores when the run has 2 or more chunks and "
+                      "enough work to pay for starting them, else 1")
     p.add_argument("--out", default=None, help="write parquet frames and scenario.yaml here")
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
 
@@ -27,12 +29,10 @@ def _run(args) -> int:
     from .model import run
     from .report import render
 
-    if args.jobs < 1:
-        raise InputError(f"--jobs {args.jobs}: allowed: 1 or more processes")
     if args.seed is not None and args.seed < 0:
         raise InputError(f"--seed {args.seed}: allowed: 0 or more")
     res = run(args.scenario, args.sets, mode=args.mode, policies=args.policy, seed=args.seed,
-              jobs=args.jobs)
+              **executor_args(args))
     if args.out:
         res.save(args.out)
     sc = res.scenario
