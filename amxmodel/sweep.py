@@ -18,6 +18,11 @@ writes its own files atomically from whichever process ran it. ``run_point`` (a 
 of a :class:`PointTask` returning a summary frame) replaces the model call, e.g. in tests;
 with ``jobs > 1`` it must be importable (defined in a module), since points run in spawned
 processes. Nothing here chooses a multiprocessing start method, so it runs inside Jupyter.
+
+Points run where :mod:`amxmodel.executor` puts them: this process, local processes, or a
+dask cluster (``scheduler=`` an address, ``dask_local=`` N local workers). Workers write
+the point files themselves, so a cluster's workers must see ``out_dir`` (the same machine
+or a shared filesystem) and have amxmodel installed.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ import yaml
 from . import __version__
 from .atomicio import remove_stale_temps, write_parquet, write_text
 from .errors import InputError
-from .executor import map_ordered
+from .executor import Executor, using
 from .sweepgrid import Grid, Point, canonical, describe, load_grid
 
 SUBDIRS = ("points", "failed", "notebooks")
@@ -85,22 +90,23 @@ def run_model_point(task: PointTask) -> pd.DataFrame:
                progress=False).summary
 
 
-def run_sweep(grid: str | Path | dict | Grid, out_dir: str | Path, jobs: int = 1,
+def run_sweep(grid: str | Path | dict | Grid, out_dir: str | Path, jobs: int | None = 1,
               retry_failed: bool = False, progress: bool | None = None,
-              run_point: Callable[[PointTask], pd.DataFrame] | None = None) -> SweepOutcome:
-    """Run the points of ``grid`` that have no result in ``out_dir`` yet."""
+              run_point: Callable[[PointTask], pd.DataFrame] | None = None,
+              scheduler: str | None = None, dask_local: int | None = None,
+              executor: Executor | None = None) -> SweepOutcome:
+    """Run the points of ``grid`` that have no result in ``out_dir`` yet, in this process
+    (``jobs=1``), ``jobs`` local processes (``None``: all cores), on the dask scheduler at
+    ``scheduler``, a dask LocalCluster of ``dask_local`` processes, or an open ``executor``."""
     t0 = time.perf_counter()
     g = grid if isinstance(grid, Grid) else load_grid(grid)
-    if jobs < 1:
-        raise InputError(f"--jobs {jobs}: allowed: 1 or more processes")
     out = Path(out_dir).resolve()
     _check_out(out, g)
     if run_point is None:
         from .sweepnb import run_notebook_point
 
         run_point = run_notebook_point if g.notebook else run_model_point
-    out.mkdir(parents=True, exist_ok=True)
-    with _locked(out):
+    with using(executor, jobs, scheduler, dask_local) as ex, _locked(out):
         for sub in SUBDIRS:
             remove_stale_temps(out / sub)
         (out / "points").mkdir(exist_ok=True)
@@ -121,8 +127,8 @@ def run_sweep(grid: str | Path | dict | Grid, out_dir: str | Path, jobs: int = 1
         columns, seed_dtype = column_dtypes(g), _seed_dtype(g)
         tasks = [PointTask(p, g.scenario, tuple(g.sets(p)), g.mode, out, g.notebook, columns,
                            seed_dtype, run_point) for p in todo]
-        for task, err in zip(tasks, map_ordered(_run_task, tasks, jobs=jobs, desc="points",
-                                                progress=progress)):
+        for task, err in zip(tasks, ex.map_ordered(_run_task, tasks, desc="points",
+                                                   progress=progress)):
             if err is None:
                 outcome.ran.append(task.point.point_id)
             else:
@@ -210,7 +216,8 @@ def _stems(folder: Path, suffix: str) -> set[str]:
 
 @contextlib.contextmanager
 def _locked(out: Path) -> Iterator[None]:
-    """Hold ``out/.lock`` so two sweeps never write one folder at once."""
+    """Make ``out`` and hold ``out/.lock`` so two sweeps never write one folder at once."""
+    out.mkdir(parents=True, exist_ok=True)
     with open(out / ".lock", "w") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 
 from .cli import command, extra_parser
+from .executor import add_executor_args, executor_args
 
 
 @extra_parser
@@ -16,7 +17,7 @@ def _parser(sub) -> None:
     p = sub.add_parser("sweep", help="run a grid of scenarios (model calls or notebooks), resumable")
     p.add_argument("grid", help="grid YAML file (see data/sweeps/)")
     p.add_argument("--out", required=True, help="output folder (points/*.parquet, sweep.yaml, ...)")
-    p.add_argument("--jobs", type=int, default=1, help="local processes over points")
+    add_executor_args(p, "points", "all cores")
     p.add_argument("--retry-failed", action="store_true",
                    help="run again the points that failed before (default: skip and report them)")
 
@@ -25,7 +26,7 @@ def _parser(sub) -> None:
 def _sweep(args) -> int:
     from .sweep import run_sweep
 
-    res = run_sweep(args.grid, args.out, jobs=args.jobs, retry_failed=args.retry_failed)
+    res = run_sweep(args.grid, args.out, retry_failed=args.retry_failed, **executor_args(args))
     print(f"sweep {args.grid}: {res.total} points: {len(res.ran)} ran, {len(res.skipped)} "
           f"already done, {len(res.failed)} failed, {len(res.failed_before)} failed before "
           f"(skipped); {res.elapsed_s:.1f} s; results in {res.out_dir / 'points'}")
