@@ -18,6 +18,8 @@ from pathlib import Path
 import pandas as pd
 
 TMP_MARK = ".tmp-"
+_UMASK = os.umask(0o022)  # read the process umask once (setting it back at once)
+os.umask(_UMASK)
 
 
 @contextmanager
@@ -27,6 +29,7 @@ def atomic_path(final: str | Path) -> Iterator[Path]:
     final.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}{TMP_MARK}")
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; a report is for others to read too
     try:
         yield Path(tmp)
         os.replace(tmp, final)
