@@ -65,7 +65,8 @@ def unit_note(metric: str, unit: str) -> str:
 
 
 TITLES = {"overhead_fraction": "Host CPU overhead",
-          "overhead_fraction_of_vcpu": "Overhead in vCPU time"}
+          "overhead_fraction_of_vcpu": "Overhead in vCPU time",
+          "breakeven_rdmsr_xfd_cycles": "RDMSR(XFD) price that reaches the threshold"}
 CLASS_METRICS = ("overhead_fraction", "overhead_fraction_of_vcpu")
 
 
