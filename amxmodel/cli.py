@@ -67,6 +67,7 @@ COMMAND_MODULES = (
     "amxmodel.exportcli",
     "amxmodel.sweepcli",
     "amxmodel.calibratecli",
+    "amxmodel.maincli",
     "amxmodel.benchcli",
 )
 
