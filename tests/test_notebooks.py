@@ -1,0 +1,182 @@
+"""Research notebooks: committed clean, one parameters cell each, run under papermill; the main job.
+
+Every notebook runs on small parameters (seconds of model time; the kernel start dominates).
+Parameters reach the model: the summary a notebook saves equals a direct ``model.run`` with
+the same overrides, and repricing RDMSR moves exactly the RDMSR share of the overhead.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pandas as pd
+import papermill as pm
+import pytest
+from papermill.exceptions import PapermillExecutionError
+
+from amxmodel import maincli
+from amxmodel.cli import main
+from amxmodel.model import run
+from amxmodel.notebook import check_parameters
+from amxmodel.sweepnb import PARAMETERS, execute_notebook
+
+NB_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = sorted(NB_DIR.glob("*.ipynb"))
+START_TIMEOUT_S = 300  # kernels start slowly on a loaded machine
+SMALL = ["fleet.hosts=8", "run.steps=6"]
+FAST = {  # small, fast parameters per notebook (beyond out_dir and results_path)
+    "00_index": {},
+    "01_sync_overhead": {"hosts": 8, "steps": 6},
+    "02_memory_and_realloc": {"hosts": 8, "steps": 6, "lifetimes_s": [600, 86400],
+                              "fail_probs": [0.001, 0.01]},
+    "03_sensitivity": {},
+    "04_fleet_sweep": {"rdmsr_prices": [20, 200], "workloads": ["web", "idle"]},
+}
+
+
+def execute(nb: Path, out: Path, **parameters) -> nbformat.NotebookNode:
+    execute_notebook(nb, out, parameters, start_timeout=START_TIMEOUT_S)
+    return nbformat.read(out, as_version=4)
+
+
+def code_cells(nb) -> list:
+    return [c for c in nb.cells if c.cell_type == "code"]
+
+
+# ----------------------------------------------------------------------------- committed form
+
+
+def test_the_notebooks_are_there():
+    assert [p.stem for p in NOTEBOOKS] == sorted(FAST)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_without_outputs_with_kernelspec_and_language(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    for cell in code_cells(nb):
+        assert cell.outputs == [] and cell.execution_count is None
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    assert nb.metadata["language_info"]["name"] == "python"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_one_parameters_cell_then_validation(path):
+    cells = code_cells(nbformat.read(path, as_version=4))
+    tagged = [i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", [])]
+    assert tagged == [0]
+    declared = pm.inspect_notebook(str(path))
+    assert set(PARAMETERS) <= set(declared)
+    assert set(FAST[path.stem]) <= set(declared)
+    lines = [ln for ln in cells[0].source.splitlines() if ln.strip()]
+    assert len(lines) == len(declared)  # one parameter per line
+    assert all(declared[name]["help"] for name in declared)  # each with a '# help' comment
+    assert "check_parameters(" in cells[1].source
+
+
+# ----------------------------------------------------------------------------- execution
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_runs_with_small_parameters_and_exports(path, tmp_path):
+    charts, summary = tmp_path / "charts", tmp_path / "summary.parquet"
+    nb = execute(path, tmp_path / path.name, out_dir=str(charts), results_path=str(summary),
+                 **FAST[path.stem])
+    errors = [o for c in code_cells(nb) for o in c.outputs if o.output_type == "error"]
+    assert errors == []
+    frame = pd.read_parquet(summary)
+    assert {"policy", "metric", "value"} <= set(frame.columns) and len(frame)
+    exported = {p.suffix for p in charts.iterdir()}
+    assert exported == {".png", ".svg", ".txt"}
+    prefix = path.stem.split("_")[0] + "_"
+    assert all(p.name.startswith(prefix) for p in charts.iterdir())
+    for text in charts.glob("*.txt"):
+        assert max(len(line) for line in text.read_text().splitlines()) <= 72
+
+
+@pytest.mark.slow
+def test_overrides_reach_the_model(tmp_path):
+    """The saved summary is model.run's; RDMSR at 200 cycles moves exactly the RDMSR share."""
+    nb = NB_DIR / "01_sync_overhead.ipynb"
+    saved = {}
+    for price in (50, 200):
+        path = tmp_path / f"{price}.parquet"
+        execute(nb, tmp_path / f"{price}.ipynb", hosts=8, steps=6, out_dir="",
+                results_path=str(path), sets=[f"hardware.rdmsr_xfd_cycles={price}"])
+        saved[price] = pd.read_parquet(path).set_index(["policy", "metric"])["value"]
+    direct = run(check_parameters("default", [f"hardware.rdmsr_xfd_cycles={200}"], "sample",
+                                  20211116, fixed=SMALL), progress=False)
+    assert np.allclose(saved[200], direct.summary.set_index(["policy", "metric"])["value"],
+                       equal_nan=True)
+    share = ("upstream", "overhead_fraction_rdmsr_xfd")
+    assert saved[200][share] == pytest.approx(4 * saved[50][share], rel=1e-12)
+    same = ("upstream", "rdmsr_xfd_per_vcpu_s")  # same events (common random numbers)
+    assert saved[200][same] == saved[50][same]
+    assert saved[200][("upstream", "overhead_fraction")] > saved[50][("upstream", "overhead_fraction")]
+
+
+@pytest.mark.slow
+def test_a_bad_parameter_stops_at_the_validation_cell(tmp_path):
+    with pytest.raises(PapermillExecutionError) as info:
+        execute(NB_DIR / "00_index.ipynb", tmp_path / "bad.ipynb", mode="samples")
+    assert info.value.ename == "InputError"
+    assert "unknown mode 'samples'" in info.value.evalue and "allowed" in info.value.evalue
+    nb = nbformat.read(tmp_path / "bad.ipynb", as_version=4)
+    failed = [c for c in code_cells(nb) if any(o.output_type == "error" for o in c.outputs)]
+    assert "check_parameters(" in failed[0].source
+
+
+# ----------------------------------------------------------------------------- the main job
+
+
+@pytest.mark.slow
+def test_main_leaves_notebook_html_and_charts(tmp_path, capsys):
+    assert main(["main", "--out", str(tmp_path / "reports")]) == 0
+    files = sorted((tmp_path / "reports").iterdir())
+    assert {p.suffix for p in files} == {".ipynb", ".html", ".png", ".svg", ".txt"}
+    printed = capsys.readouterr().out
+    assert all(str(p) in printed for p in files)
+    nb = nbformat.read(tmp_path / "reports" / "01_sync_overhead.ipynb", as_version=4)
+    assert not [o for c in code_cells(nb) for o in c.outputs if o.output_type == "error"]
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert str((tmp_path / "reports").resolve()) in injected[0].source
+    html = (tmp_path / "reports" / "01_sync_overhead.html").read_text()
+    charts = html.count("data:image/svg+xml") + html.count("<svg")
+    assert charts >= 5  # charts drawn into the page: no kernel or network needed
+    assert "01_breakeven.txt" in {p.name for p in files}
+    assert re.search(r"main: \d+ files in .*, [\d.]+ s", printed)
+
+
+def test_main_refuses_a_file_as_out(tmp_path, capsys):
+    target = tmp_path / "reports"
+    target.write_text("not a folder")
+    assert main(["main", "--out", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("amxmodel: error: --out") and "not a folder" in err
+    assert target.read_text() == "not a folder"
+
+
+def test_a_missing_kernelspec_is_installed_for_this_interpreter(monkeypatch, tmp_path):
+    from ipykernel import kernelspec
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    def missing(self, name):
+        raise NoSuchKernel(name)
+
+    calls = []
+    monkeypatch.setattr(KernelSpecManager, "get_kernel_spec", missing)
+    monkeypatch.setattr(kernelspec, "install",
+                        lambda **kw: calls.append(kw) or str(tmp_path / kw["kernel_name"]))
+    assert maincli.ensure_kernel("python3") == str(tmp_path / "python3")
+    assert calls == [{"user": True, "kernel_name": "python3"}]
+
+
+def test_the_installed_kernel_is_found():
+    spec = Path(maincli.ensure_kernel("python3"))
+    argv = json.loads((spec / "kernel.json").read_text())["argv"]
+    assert "ipykernel_launcher" in " ".join(argv)
