@@ -30,7 +30,7 @@ from . import __version__
 from .costtable import CostTable, build_cost_table
 from .engine import Exposure, chunk_bounds, run_chunk
 from .errors import InputError
-from .executor import Executor, default_jobs, using
+from .executor import Executor, using
 from .fleet import class_table
 from .meanfield import expected_exposure
 from .metrics import summarize
@@ -39,11 +39,6 @@ from .paths import REPO_DIR
 from .states import MECHS
 
 MODES = ("sample", "mean-field")
-
-# A pool of spawned processes costs about 1.5 s on a 2-core machine (start, imports, sending
-# the scenario); one vCPU-slot step costs about 0.1 us in process (100 hosts x 1440 steps x
-# 224 slots: 3.7 s). Below this much work the pool does not pay for itself.
-POOL_MIN_SLOT_STEPS = 40_000_000
 
 
 @dataclass
@@ -111,15 +106,6 @@ def _chunk_task(args):
     return run_chunk(sc, chunk, pages)
 
 
-def auto_jobs(sc: Scenario) -> int:
-    """Local processes for a run when the caller leaves it open: all cores (at most one per
-    chunk) for at least 2 chunks and ``POOL_MIN_SLOT_STEPS`` of work, else 1."""
-    chunks = len(chunk_bounds(sc))
-    slots = float(sc.fleet["pcpus_per_host"]) * float(sc.fleet["vcpu_overcommit"])
-    work = int(sc.fleet["hosts"]) * int(sc.run["steps"]) * slots
-    return min(default_jobs(), chunks) if chunks >= 2 and work >= POOL_MIN_SLOT_STEPS else 1
-
-
 def simulate(sc: Scenario, table: CostTable, jobs: int = 1, progress: bool | None = None,
              executor: Executor | None = None) -> Exposure:
     """Sampled exposures of the whole fleet: chunks run by ``executor`` (default: ``jobs``
@@ -152,8 +138,10 @@ def run(scenario: str | Path | dict | Scenario | None = None, sets=None, mode: s
     """Run a scenario (file, name, raw dict or Scenario) and return its frames.
 
     Host chunks run in this process (``jobs=1``), in ``jobs`` local processes (``None``:
-    :func:`auto_jobs`), on the dask scheduler at ``scheduler``, on a dask LocalCluster of
-    ``dask_local`` processes, or on an open ``executor``; the frames are the same.
+    all cores when the first chunk's time says they pay off, see
+    :class:`amxmodel.executor.Auto`), on the dask scheduler at ``scheduler``, on a dask
+    LocalCluster of ``dask_local`` processes, or on an open ``executor``; the frames are the
+    same.
     """
     if mode not in MODES:
         raise InputError(f"mode: unknown mode '{mode}'; allowed: {', '.join(MODES)}")
@@ -167,8 +155,6 @@ def run(scenario: str | Path | dict | Scenario | None = None, sets=None, mode: s
         extra["run.seed"] = seed
     if extra:
         sc = sc.with_overrides(extra)
-    if jobs is None and scheduler is None and dask_local is None:
-        jobs = auto_jobs(sc)
     runner = using(executor, jobs, scheduler, dask_local)  # bad flags fail here, before work
     t0 = time.perf_counter()
     table = build_cost_table(sc.hardware, sc.policies)

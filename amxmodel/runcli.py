@@ -17,8 +17,7 @@ def _parser(sub) -> None:
                    help=f"policy to price (repeatable; default: the scenario's): {', '.join(POLICY_NAMES)}")
     p.add_argument("--seed", type=int, default=None, help="root seed (default: run.seed)")
     p.add_argument("--mode", choices=["sample", "mean-field"], default="sample")
-    add_executor_args(p, "host chunks", "all cores when the run has 2 or more chunks and "
-                      "enough work to pay for starting them, else 1")
+    add_executor_args(p, "host chunks")
     p.add_argument("--out", default=None, help="write parquet frames and scenario.yaml here")
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
 

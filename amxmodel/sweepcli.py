@@ -17,7 +17,7 @@ def _parser(sub) -> None:
     p = sub.add_parser("sweep", help="run a grid of scenarios (model calls or notebooks), resumable")
     p.add_argument("grid", help="grid YAML file (see data/sweeps/)")
     p.add_argument("--out", required=True, help="output folder (points/*.parquet, sweep.yaml, ...)")
-    add_executor_args(p, "points", "all cores")
+    add_executor_args(p, "points")
     p.add_argument("--retry-failed", action="store_true",
                    help="run again the points that failed before (default: skip and report them)")
 

@@ -6,16 +6,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from amxmodel import executor, model
+from amxmodel import executor
 from amxmodel.cli import main
 from amxmodel.errors import InputError
-from amxmodel.executor import Dask, InProcess, ProcessPool, make_executor
+from amxmodel.executor import Auto, Dask, InProcess, ProcessPool, make_executor
 from amxmodel.model import run
 from amxmodel.sweep import run_sweep
 
@@ -171,23 +172,23 @@ def test_bad_executor_arguments_raise_input_error(kwargs, needle):
 def test_flags_choose_the_executor(monkeypatch):
     monkeypatch.setattr(executor, "default_jobs", lambda: 6)
     assert make_executor(1) == InProcess() and make_executor(3) == ProcessPool(3)
-    assert make_executor(None) == ProcessPool(6)
+    assert make_executor(None) == Auto(6)
     pytest.importorskip("distributed")
     assert make_executor(dask_local=2) == Dask(local_workers=2)
     assert make_executor(scheduler="tcp://h:8786") == Dask(scheduler="tcp://h:8786")
 
 
-def test_auto_jobs_pools_only_runs_worth_it(monkeypatch):
-    from amxmodel.params import load_scenario
+def _pid_after(delay_s: float) -> int:
+    time.sleep(delay_s)
+    return os.getpid()
 
-    monkeypatch.setattr(model, "default_jobs", lambda: 8)
-    sets = ["fleet.hosts=100", "fleet.pcpus_per_host=224", "fleet.vcpu_overcommit=1",
-            "run.chunk_hosts=32"]  # 4 chunks of 224 vCPU slots per host
-    steps = -(-model.POOL_MIN_SLOT_STEPS // (100 * 224))
-    auto = lambda *more: model.auto_jobs(load_scenario(None, sets + list(more)))
-    assert auto(f"run.steps={steps}") == 4  # enough work: one process per chunk, at most
-    assert auto(f"run.steps={steps - 1}") == 1  # a little less: in this process
-    assert auto(f"run.steps={steps}", "run.chunk_hosts=100") == 1  # one chunk
+
+def test_auto_pools_only_work_that_pays_for_starting_the_pool():
+    items = [0.05] * 4  # the first one, timed here, says the other three take 0.15 s
+    assert set(Auto(2, pool_start_s=60).map_ordered(_pid_after, items)) == {os.getpid()}
+    pooled = Auto(2, pool_start_s=0.01).map_ordered(_pid_after, items)
+    assert pooled[0] == os.getpid() and os.getpid() not in pooled[1:]
+    assert Auto(2, pool_start_s=0).map_ordered(_pid_after, [0]) == [os.getpid()]
 
 
 def test_cli_bad_values_exit_2_with_one_line(capsys, tmp_path):
