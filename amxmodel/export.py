@@ -139,6 +139,7 @@ def export_results(
     formats: str | Iterable[str] = FORMATS,
     charts: Iterable[str] | Mapping[str, str] | None = None,
     options: Mapping[str, Mapping[str, Any]] | None = None,
+    prefix: str = "",
 ) -> list[Path]:
     """Write ``<chart>.<format>`` for each chart and format into ``to_dir``; return the paths.
 
@@ -147,7 +148,8 @@ def export_results(
     ``scenario`` metadata dict). ``charts`` defaults to every kind the frames allow (see
     :data:`CHART_KINDS`); a mapping names the files, ``{"sweep": "breakeven"}`` writes
     ``breakeven.png``. ``options`` gives keyword options per kind to the chart and its text
-    twin alike, e.g. ``{"tornado": {"metric": "sync-always minus upstream"}}``. Bad input
+    twin alike, e.g. ``{"tornado": {"metric": "sync-always minus upstream"}}``. ``prefix``
+    starts every file name (``01_`` writes ``01_overhead.png``). Bad input
     raises InputError before anything is written; a failed rendering leaves no file (nor a
     directory the export created).
     """
@@ -155,7 +157,8 @@ def export_results(
     frames = _frames(results_dir_or_frames)
     if charts is None:
         charts = available_kinds(frames)
-    stems = dict(charts) if isinstance(charts, Mapping) else {k: k for k in charts}
+    names = dict(charts) if isinstance(charts, Mapping) else {k: k for k in charts}
+    stems = {kind: f"{prefix}{name}" for kind, name in names.items()}
     for stem in stems.values():
         if not stem or Path(str(stem)).name != stem or stem.startswith("."):
             raise InputError(f"chart file name {stem!r}: expected a plain name like 'breakeven'")

@@ -88,14 +88,9 @@ def export_charts(frames: Mapping, out_dir: str | Path | None, prefix: str = "",
     """
     if not out_dir:
         return []
-    from .chartdata import available_kinds
     from .export import export_results
 
-    if charts is None:
-        charts = available_kinds(frames)
-    names = dict(charts) if isinstance(charts, Mapping) else {k: k for k in charts}
-    paths = export_results(frames, out_dir, charts={k: f"{prefix}{v}" for k, v in names.items()},
-                           options=options)
+    paths = export_results(frames, out_dir, charts=charts, options=options, prefix=prefix)
     for path in paths:
         print(path)
     return paths

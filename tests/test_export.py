@@ -265,6 +265,8 @@ def test_export_names_files_and_passes_options_to_chart_and_text(tmp_path, frame
     assert label in (tmp_path / "tornado_difference.svg").read_text()
     with pytest.raises(InputError, match="plain name"):
         export.export_results(tornado, tmp_path, formats="txt", charts={"tornado": "../x"})
+    paths = export.export_results(tornado, tmp_path, formats="txt", prefix="03_")
+    assert [p.name for p in paths] == ["03_tornado.txt"]
 
 
 def test_mean_field_summary_has_no_host_chart(frames):
