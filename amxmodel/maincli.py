@@ -84,12 +84,13 @@ def run_main(out: str | Path, notebook: Path = NOTEBOOK) -> list[Path]:
 
 @command("main")
 def _main(args) -> int:
-    from papermill.exceptions import PapermillExecutionError
+    from .sweepnb import _papermill
 
+    failed = _papermill("amxmodel main").exceptions.PapermillExecutionError
     t0 = time.perf_counter()
     try:
         written = run_main(args.out)
-    except PapermillExecutionError as exc:
+    except failed as exc:
         print(f"amxmodel: {NOTEBOOK.name} failed in cell {exc.exec_count}: {exc.ename}: "
               f"{exc.evalue}; executed notebook kept in {Path(args.out).resolve()}",
               file=sys.stderr)
