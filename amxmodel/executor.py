@@ -210,7 +210,7 @@ class Dask(_Base):
         if self.local_workers:
             cluster = distributed.LocalCluster(
                 n_workers=self.local_workers, threads_per_worker=1, processes=True,
-                dashboard_address=":0", silence_logs=logging.ERROR)
+                dashboard_address=":0", silence_logs=logging.CRITICAL)
             self._opened.append(cluster)
             return distributed.Client(cluster)
         try:
