@@ -15,7 +15,7 @@ So the engine starts in the stationary state, and its means match the mean-field
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -38,6 +38,7 @@ class ClassTable:
     mean_lifetime_s: np.ndarray  # E[lifetime] + step/2 (departures happen at step ends)
     const: dict[str, np.ndarray]  # AMX_FIELDS -> (C,) values
     slots_per_host: int
+    allowed: dict[str, tuple[float, float]]  # workload field -> catalogue range (draws clip)
 
 
 def class_table(sc: Scenario) -> ClassTable:
@@ -52,11 +53,13 @@ def class_table(sc: Scenario) -> ClassTable:
     q_slot = q_slot / q_slot.sum()
     q_arr = q_slot / mean_l
     q_arr = q_arr / q_arr.sum()
-    vcpus_per_host = sc.fleet["pcpus_per_host"] * sc.fleet["vcpu_overcommit"] * sc.fleet["occupancy"]
+    fleet = sc.fleet
+    vcpus_per_host = fleet["pcpus_per_host"] * fleet["vcpu_overcommit"] * fleet["occupancy"]
     mean_k_slot = float(np.dot(q_slot, mean_k))
-    slots = max(1, int(round(vcpus_per_host / mean_k_slot)))
+    slots = max(1, round(vcpus_per_host / mean_k_slot))
     const = {f: np.array([c.mean(f) for c in classes]) for f in AMX_FIELDS}
-    return ClassTable(names, classes, q_slot, q_arr, mean_k, mean_l, const, slots)
+    allowed = {f: spec.allowed for f, spec in catalog.section("workload").items()}
+    return ClassTable(names, classes, q_slot, q_arr, mean_k, mean_l, const, slots, allowed)
 
 
 def _mean_vcpus(cls) -> float:
@@ -85,6 +88,18 @@ class VMs:
     lifetime_s: np.ndarray  # remaining life
     age_s: np.ndarray  # age at the start (0 for arrivals)
 
+    def __len__(self) -> int:
+        return len(self.cls)
+
+    def take(self, sel) -> VMs:
+        """The VMs at ``sel`` (a slice, mask or index array)."""
+        return VMs(*(getattr(self, f.name)[sel] for f in fields(self)))
+
+    @staticmethod
+    def concat(parts: list[VMs]) -> VMs:
+        """The VMs of ``parts``, in order."""
+        return VMs(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(VMs)))
+
 
 def draw_vms(rng: np.random.Generator, table: ClassTable, n: int, stationary: bool) -> VMs:
     """Draw ``n`` VMs: arrivals, or (``stationary``) the VMs found in slots at time 0."""
@@ -102,27 +117,23 @@ def draw_vms(rng: np.random.Generator, table: ClassTable, n: int, stationary: bo
         m = idx.size
         if m == 0:
             continue
-        vcpus[idx] = np.maximum(1, np.rint(_draw(wc, "vcpus_per_vm", rng, m)))
-        out["exits"][idx] = _draw(wc, "exits_per_vcpu_s", rng, m)
-        out["ctx"][idx] = _draw(wc, "guest_ctx_switches_per_vcpu_s", rng, m)
-        out["new"][idx] = _draw(wc, "new_amx_threads_per_vcpu_s", rng, m)
-        out["pre"][idx] = _draw(wc, "host_preempts_per_vcpu_s", rng, m)
+        vcpus[idx] = np.maximum(1, np.rint(_draw(table, wc, "vcpus_per_vm", rng, m)))
+        out["exits"][idx] = _draw(table, wc, "exits_per_vcpu_s", rng, m)
+        out["ctx"][idx] = _draw(table, wc, "guest_ctx_switches_per_vcpu_s", rng, m)
+        out["new"][idx] = _draw(table, wc, "new_amx_threads_per_vcpu_s", rng, m)
+        out["pre"][idx] = _draw(table, wc, "host_preempts_per_vcpu_s", rng, m)
         life = wc.dist("vm_lifetime_s")
         if stationary:
-            total = np.clip(life.sample_length_biased(rng, m), *_allowed("vm_lifetime_s"))
+            total = np.clip(life.sample_length_biased(rng, m), *table.allowed["vm_lifetime_s"])
             age = rng.random(m) * total
             out["life"][idx] = total - age
             out["age"][idx] = age
         else:
-            out["life"][idx] = _draw(wc, "vm_lifetime_s", rng, m)
+            out["life"][idx] = _draw(table, wc, "vm_lifetime_s", rng, m)
     return VMs(cls, vcpus, cpuid, aware, uses, out["exits"], out["ctx"], out["new"], out["pre"],
                np.maximum(out["life"], 1e-9), out["age"])
 
 
-def _allowed(field: str) -> tuple[float, float]:
-    return catalog.section("workload")[field].allowed
-
-
-def _draw(wc, field: str, rng: np.random.Generator, m: int) -> np.ndarray:
+def _draw(table: ClassTable, wc, field: str, rng: np.random.Generator, m: int) -> np.ndarray:
     """``m`` draws of a workload field, clipped to the catalogue's allowed range."""
-    return np.clip(wc.dist(field).sample(rng, m), *_allowed(field))
+    return np.clip(wc.dist(field).sample(rng, m), *table.allowed[field])
