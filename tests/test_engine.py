@@ -5,8 +5,10 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from amxmodel.engine import Exposure, chunk_bounds, run_chunk
+from amxmodel import engine
+from amxmodel.engine import Exposure, chunk_bounds, diurnal, load_sum, run_chunk
 from amxmodel.executor import map_ordered
+from amxmodel.fleet import class_table
 from amxmodel.meanfield import expected_exposure
 from amxmodel.params import load_scenario
 
@@ -58,7 +60,6 @@ def test_memory_does_not_grow_with_steps():
 def test_exposure_accounts_every_vcpu_second():
     sc = load_scenario(None, SMALL)
     e = run_chunk(sc, 0, PAGES)
-    from amxmodel.fleet import class_table
     t = class_table(sc)
     vcpus = e.vcpu_state_s.sum(axis=1) / e.seconds
     # each host holds slots_per_host VMs at every moment: vCPUs per host near the target
@@ -83,3 +84,58 @@ def test_sampled_exposures_converge_to_mean_field(workload):
         se = x.std(axis=0, ddof=1) / np.sqrt(len(x))
         # within 4 standard errors, plus 0.5 % for the step discretization of lifetimes
         assert np.all(np.abs(mean - expect) <= 4 * se + 0.005 * expect), (name, mean / expect)
+
+
+def test_load_sum_is_the_sum_of_the_step_loads():
+    sc = load_scenario(None, ["run.steps=500", "run.step_s=97", "fleet.diurnal_amplitude=0.4"])
+    cum = np.r_[0.0, np.cumsum(diurnal(sc))]
+    first = np.array([0, 0, 17, 250, 499, 300])
+    last = np.array([499, -1, 17, 400, 499, 299])  # whole run, empty, one step, ..., empty
+    assert np.allclose(load_sum(sc, first, last), cum[last + 1] - cum[first], rtol=1e-12, atol=1e-9)
+    whole_days = load_scenario(None, ["run.steps=5", "run.step_s=86400"])
+    assert load_sum(whole_days, 0, 4) == pytest.approx(diurnal(whole_days).sum())
+
+
+def test_peak_pages_are_the_largest_held_at_any_step(monkeypatch):
+    """Buffered state changes, flushed in blocks and in pieces of hosts, give the same peaks
+    as the host totals recomputed at every step."""
+    monkeypatch.setattr(engine, "PLACE_BATCH", 16)
+    sc = load_scenario(None, ["fleet.hosts=6", "run.steps=40", "fleet.amx_host_share=0.5"])
+    table = class_table(sc)
+    rng = np.random.default_rng(3)
+    pages = rng.uniform(1, 5, (11, 6))
+    ch = engine.Chunk(sc, table, 6, engine.chunk_rng(sc, 0), pages)
+    ch_steps, n = 40, 400
+    rec = np.zeros(n, engine._CHANGE)
+    rec["host"], rec["step"] = rng.integers(0, 6, n), rng.integers(0, ch_steps, n)
+    rec["sign"] = rng.choice([-1, 1], n)
+    rec["cls"], rec["k"] = rng.integers(0, len(table.names), n), rng.integers(1, 9, n)
+    rec["used"] = rng.integers(0, 9, n) % (rec["k"] + 1)
+    rec["cpuid"], rec["aware"] = rng.random(n) < 0.8, rng.random(n) < 0.7
+    ch.peaks.add(rec[:150])
+    ch.peaks.add(rec[150:])
+    for t1 in (7, 19, 40):
+        ch.peaks.flush(t1)
+    k = rec["k"].astype(float)
+    kw = engine._weights(table.const, rec["cls"], k, rec["cpuid"], rec["aware"], rec["used"])
+    kw *= (k * rec["sign"])[:, None]
+    level = np.zeros((6, ch_steps, engine.NJ))
+    np.add.at(level, (rec["host"], rec["step"]), kw)
+    held = np.cumsum(level, axis=1) @ pages.T  # (hosts, steps, P+1)
+    held = np.where(ch.host_amx[:, None, None], held[:, :, :-1], held[:, :, -1:])
+    assert np.allclose(ch.peaks.peak_pages, np.maximum(held.max(axis=1), 0.0))
+
+
+def test_churn_and_first_amx_uses_match_mean_field():
+    """Short-lived VMs and frequent first AMX uses: exits, state time and every point event
+    per host within 4 standard errors (plus 1 %) of the expected values."""
+    sc = load_scenario(None, ["fleet.pcpus_per_host=32", "fleet.hosts=3000", "run.steps=60",
+                              "run.step_s=10", "run.chunk_hosts=500", "workloads.*.p_uses_amx=0.5",
+                              "workloads.*.vm_lifetime_s.median=600",
+                              "workloads.*.vm_lifetime_s.sigma=0.5"])
+    e = Exposure.concat([run_chunk(sc, i, PAGES) for i in range(len(chunk_bounds(sc)))])
+    m = expected_exposure(sc)
+    for x, expect in ((e.exits.sum(axis=2), m.exits[0].sum(axis=1)),
+                      (e.vcpu_state_s, m.vcpu_state_s[0]), (e.points, m.points[0])):
+        se = x.std(axis=0, ddof=1) / np.sqrt(len(x))
+        assert np.all(np.abs(x.mean(axis=0) - expect) <= 4 * se + 0.01 * expect), x.mean(0) / expect
