@@ -174,13 +174,14 @@ class _Arrivals:
 
     def __init__(self, rng: np.random.Generator, table: ClassTable, batch: int):
         self.rng, self.table, self.batch = rng, table, batch
-        self.vms = draw_vms(rng, table, 0, stationary=False)
+        self.vms: VMs | None = None
 
     def take(self, n: int) -> VMs:
         """The next ``n`` arrivals."""
-        if len(self.vms) < n:
-            more = draw_vms(self.rng, self.table, max(self.batch, n - len(self.vms)), False)
-            self.vms = VMs.concat([self.vms, more])
+        have = 0 if self.vms is None else len(self.vms)
+        if have < n:
+            more = draw_vms(self.rng, self.table, max(self.batch, n - have), stationary=False)
+            self.vms = more if self.vms is None else VMs.concat([self.vms, more])
         out, self.vms = self.vms.take(slice(0, n)), self.vms.take(slice(n, None))
         return out
 
