@@ -310,4 +310,4 @@ def executor_args(args: argparse.Namespace) -> dict[str, Any]:
 def map_ordered(fn: Callable[[Any], Any], items: Iterable[Any], jobs: int = 1,
                 desc: str = "", progress: bool | None = None) -> list[Any]:
     """``[fn(x) for x in items]`` in this process (``jobs=1``) or ``jobs`` local processes."""
-    return (InProcess() if jobs <= 1 else ProcessPool(jobs)).map_ordered(fn, items, desc, progress)
+    return make_executor(max(jobs, 1)).map_ordered(fn, items, desc, progress)

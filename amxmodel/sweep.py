@@ -96,8 +96,9 @@ def run_sweep(grid: str | Path | dict | Grid, out_dir: str | Path, jobs: int | N
               scheduler: str | None = None, dask_local: int | None = None,
               executor: Executor | None = None) -> SweepOutcome:
     """Run the points of ``grid`` that have no result in ``out_dir`` yet, in this process
-    (``jobs=1``), ``jobs`` local processes (``None``: all cores), on the dask scheduler at
-    ``scheduler``, a dask LocalCluster of ``dask_local`` processes, or an open ``executor``."""
+    (``jobs=1``), ``jobs`` local processes (``None``: all cores if the first point's time
+    says they pay off), on the dask scheduler at ``scheduler``, a dask LocalCluster of
+    ``dask_local`` processes, or an open ``executor``."""
     t0 = time.perf_counter()
     g = grid if isinstance(grid, Grid) else load_grid(grid)
     out = Path(out_dir).resolve()
