@@ -14,34 +14,27 @@ bar over items on a terminal.
 - :class:`Auto`: the first item in this process, timed; the rest in a pool only when that
   time says the pool wins back its start-up (``POOL_START_S``). Small runs stay in-process
   whatever the engine's speed or the machine's.
-- :class:`Dask`: a ``dask.distributed`` cluster, given as a client, a scheduler address
-  or a number of local worker processes (``LocalCluster``). Tasks get explicit keys
-  (never dask's pure-call cache); a dead worker's tasks are rescheduled by dask, and a
-  task that raised runs again up to ``retries`` times. dask is optional:
-  ``pip install 'amxmodel[cluster]'``.
+- :class:`amxmodel.daskexec.Dask`: a ``dask.distributed`` cluster (optional dependency).
 
 :func:`make_executor` chooses one from the command-line flags (``--jobs``,
 ``--scheduler``, ``--dask-local``); :func:`using` passes a caller's executor through or
-makes one. Executors are context managers: a ``Dask`` executor connects (or starts its
-``LocalCluster``) on entry, prints the dashboard link to stderr, and closes what it
-opened on exit.
+makes one. Executors are context managers (a ``Dask`` executor connects on entry and
+closes what it opened on exit).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import multiprocessing as mp
 import os
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tqdm.auto import tqdm
@@ -55,7 +48,6 @@ RETRIES = 2
 # Starting a spawned pool of 2 on this 2-core machine and importing amxmodel.model in it:
 # 1.5 s idle, 2.3 s under load (measured with 4 tiny chunks that take 0.01 s in-process).
 POOL_START_S = 2.0
-CONNECT_TIMEOUT_S = 10.0
 CLUSTER_EXTRA = "pip install 'amxmodel[cluster]'"
 
 
@@ -86,7 +78,7 @@ def progress_bar(total: int, desc: str, progress: bool | None) -> Iterator[tqdm]
         bar.close()
 
 
-class _Base:
+class BaseExecutor:
     """``map_ordered`` with a progress bar around the executor's own ``_map``."""
 
     def map_ordered(self, fn: Callable[[Any], Any], items: Iterable[Any], desc: str = "",
@@ -107,7 +99,7 @@ class _Base:
 
 
 @dataclass
-class InProcess(_Base):
+class InProcess(BaseExecutor):
     """Every item in this process, one after the other."""
 
     def _map(self, fn: Callable[[Any], Any], items: list[Any], desc: str, bar: tqdm) -> list[Any]:
@@ -119,7 +111,7 @@ class InProcess(_Base):
 
 
 @dataclass
-class ProcessPool(_Base):
+class ProcessPool(BaseExecutor):
     """``jobs`` spawned local processes; items lost with a dead worker run again."""
 
     jobs: int
@@ -162,7 +154,7 @@ class ProcessPool(_Base):
 
 
 @dataclass
-class Auto(_Base):
+class Auto(BaseExecutor):
     """Up to ``jobs`` local processes, only when the first item (run here, timed) shows that
     the rest take longer in this process than in a pool that first needs ``pool_start_s``."""
 
@@ -177,79 +169,6 @@ class Auto(_Base):
         workers = min(self.jobs, len(rest))
         pooled = workers > 1 and self.pool_start_s + serial_s / workers < serial_s
         return head + (ProcessPool(workers) if pooled else InProcess())._map(fn, rest, desc, bar)
-
-
-@dataclass
-class Dask(_Base):
-    """Tasks on a dask.distributed cluster: ``client``, or ``scheduler`` address, or a
-    ``LocalCluster`` of ``local_workers`` processes started on entry."""
-
-    client: Any = None
-    scheduler: str | None = None
-    local_workers: int | None = None
-    retries: int = RETRIES
-    _opened: list = field(default_factory=list, repr=False)
-
-    def __enter__(self) -> Self:
-        if self.client is None:
-            self.client = self._open()
-            self._opened.append(self.client)
-            link = _dashboard_link(self.client)
-            print(f"amxmodel: dask scheduler {self.client.scheduler.address}, "
-                  f"dashboard {link or 'not served'}", file=sys.stderr)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._opened:  # close only what __enter__ opened: the client, then its cluster
-            while self._opened:
-                self._opened.pop().close()
-            self.client = None
-
-    def _open(self) -> Any:
-        distributed = require_distributed()
-        if self.local_workers:
-            cluster = distributed.LocalCluster(
-                n_workers=self.local_workers, threads_per_worker=1, processes=True,
-                dashboard_address=":0", silence_logs=logging.CRITICAL)
-            self._opened.append(cluster)
-            return distributed.Client(cluster)
-        try:
-            return distributed.Client(self.scheduler, timeout=CONNECT_TIMEOUT_S)
-        except (OSError, ValueError, TypeError) as exc:
-            raise InputError(f"--scheduler {self.scheduler}: cannot reach a dask scheduler "
-                             f"there ({exc})") from None
-
-    def _map(self, fn: Callable[[Any], Any], items: list[Any], desc: str, bar: tqdm) -> list[Any]:
-        """Submit every item under its own key, wait for all, gather them in item order."""
-        if self.client is None:
-            raise RuntimeError("enter the Dask executor (with ...) before mapping over it")
-        from distributed import as_completed
-
-        batch = uuid.uuid4().hex[:12]
-        futures = [self.client.submit(fn, x, key=f"{desc or 'item'}-{batch}-{i}", pure=False,
-                                      retries=self.retries) for i, x in enumerate(items)]
-        try:
-            for _ in as_completed(futures):
-                bar.update()
-            return self.client.gather(futures)
-        finally:
-            self.client.cancel(futures)
-
-
-def _dashboard_link(client: Any) -> str | None:
-    """The dashboard URL, when the scheduler serves one."""
-    services = client.scheduler_info().get("services", {})
-    return client.dashboard_link if "dashboard" in services else None
-
-
-def require_distributed() -> Any:
-    """The ``distributed`` module, or an InputError saying how to install it."""
-    try:
-        import distributed
-    except ImportError:
-        raise InputError(f"--scheduler/--dask-local: dask.distributed is not installed; "
-                         f"{CLUSTER_EXTRA}") from None
-    return distributed
 
 
 def make_executor(jobs: int | None = None, scheduler: str | None = None,
@@ -274,6 +193,8 @@ def make_executor(jobs: int | None = None, scheduler: str | None = None,
         if jobs not in (None, 1):
             raise InputError(f"--jobs {jobs}: not with --scheduler or --dask-local (the dask "
                              "workers run the tasks)")
+        from .daskexec import Dask, require_distributed
+
         require_distributed()
         return Dask(scheduler=scheduler, local_workers=dask_local)
     if jobs is None:

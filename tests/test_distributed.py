@@ -15,8 +15,9 @@ import pytest
 
 from amxmodel import executor
 from amxmodel.cli import main
+from amxmodel.daskexec import Dask
 from amxmodel.errors import InputError
-from amxmodel.executor import Auto, Dask, InProcess, ProcessPool, make_executor
+from amxmodel.executor import Auto, InProcess, ProcessPool, make_executor
 from amxmodel.model import run
 from amxmodel.sweep import run_sweep
 
