@@ -292,6 +292,7 @@ def _set_workload_field(part: dict, fkey: str, value, where: str) -> None:
     specs = catalog.section("workload")
     if name not in specs:
         raise unknown("workload field", name, specs, where)
+    part.setdefault("_set", {})[name] = where  # errors in this field name the override
     fields = part.setdefault("fields", {})
     entry = fields.setdefault(name, {})
     if not sub:
@@ -308,10 +309,10 @@ def _set_workload_field(part: dict, fkey: str, value, where: str) -> None:
 
 def _check_workload(name: str, part: dict[str, Any]) -> WorkloadClass:
     where = part.get("_file", f"workloads.{name}")
-    allowed_keys = {"name", "help", "fields", "_file", "source", "calibration"}
+    allowed_keys = {"name", "help", "fields", "_file", "_set", "source", "calibration"}
     for key in part:
         if key not in allowed_keys:
-            raise unknown("workload key", key, allowed_keys - {"_file"}, where)
+            raise unknown("workload key", key, allowed_keys - {"_file", "_set"}, where)
     specs = catalog.section("workload")
     fields_raw = part.get("fields")
     if not isinstance(fields_raw, dict):
@@ -326,7 +327,7 @@ def _check_workload(name: str, part: dict[str, Any]) -> WorkloadClass:
             if k not in ("value", "plausible", "source"):
                 raise unknown(f"key of {fname}", k, ["value", "plausible", "source"], where)
         spec = specs[fname]
-        fw = f"{where}: {fname}"
+        fw = part.get("_set", {}).get(fname) or f"{where}: {fname}"
         dist = parse_dist(entry["value"], fw)
         lo, hi = dist.bounds()
         if math.isinf(hi):  # open tails: the median must be allowed; draws are clipped
