@@ -32,8 +32,10 @@ from .engine import Exposure, chunk_bounds, run_chunk
 from .errors import InputError
 from .executor import Executor, using
 from .fleet import class_table
+from .footprint import check_fits
 from .meanfield import expected_exposure
 from .metrics import summarize
+from .outdirs import check_out_dir
 from .params import Scenario, load_scenario
 from .paths import REPO_DIR
 from .states import MECHS
@@ -70,6 +72,7 @@ class Results:
 def write_results_dir(out_dir: str | Path, frames: dict[str, pd.DataFrame], record: dict) -> Path:
     """Write parquet frames and ``scenario.yaml`` into a fresh directory, then swap it in."""
     out = Path(out_dir)
+    check_out_dir(out, "out")
     parent = out.resolve().parent
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
@@ -156,6 +159,7 @@ def run(scenario: str | Path | dict | Scenario | None = None, sets=None, mode: s
     if extra:
         sc = sc.with_overrides(extra)
     runner = using(executor, jobs, scheduler, dask_local)  # bad flags fail here, before work
+    check_fits(sc, jobs or os.cpu_count() or 1, mode)  # refuse before allocating, not OOM
     t0 = time.perf_counter()
     table = build_cost_table(sc.hardware, sc.policies)
     if mode == "sample":
