@@ -27,6 +27,7 @@ import vl_convert
 from .chartdata import SUMMARY_COLUMNS, available_kinds, check_kind, scenario_header
 from .charts import build_chart
 from .errors import InputError, unknown
+from .outdirs import check_name, check_out_dir
 from .textchart import chart_text
 from .theme import use_theme
 from .yamlio import load_yaml
@@ -153,6 +154,8 @@ def export_results(
     raises InputError before anything is written; a failed rendering leaves no file (nor a
     directory the export created).
     """
+    target = Path(to_dir)
+    check_out_dir(target, "--to")
     fmts = parse_formats(formats)
     frames = _frames(results_dir_or_frames)
     if charts is None:
@@ -160,8 +163,7 @@ def export_results(
     names = dict(charts) if isinstance(charts, Mapping) else {k: k for k in charts}
     stems = {kind: f"{prefix}{name}" for kind, name in names.items()}
     for stem in stems.values():
-        if not stem or Path(str(stem)).name != stem or stem.startswith("."):
-            raise InputError(f"chart file name {stem!r}: expected a plain name like 'breakeven'")
+        check_name(stem, "chart file name")
     kinds = list(stems)
     if not kinds:
         raise InputError(
@@ -170,7 +172,6 @@ def export_results(
     for kind in kinds:
         check_kind(kind, frames)
     header = scenario_header(frames.get("scenario"))
-    target = Path(to_dir)
     if target.exists() and not target.is_dir():
         raise InputError(f"{target}: exists and is not a directory")
     created = not target.exists()

@@ -22,6 +22,7 @@ from pathlib import Path
 from .atomicio import write_text
 from .cli import command, extra_parser
 from .errors import InputError
+from .outdirs import check_out_dir
 from .paths import REPO_DIR
 
 NOTEBOOK = REPO_DIR / "notebooks" / "01_sync_overhead.ipynb"
@@ -62,7 +63,7 @@ def run_main(out: str | Path, notebook: Path = NOTEBOOK) -> list[Path]:
     """Execute ``notebook`` into ``out`` and render it; return the files now in ``out``."""
     from .sweepnb import KERNEL_NAME, execute_notebook
 
-    out = Path(out).resolve()
+    out = check_out_dir(out, "--out")
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out}: exists and is not a folder")
     if not notebook.is_file():

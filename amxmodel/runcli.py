@@ -26,10 +26,13 @@ def _parser(sub) -> None:
 def _run(args) -> int:
     from .errors import InputError
     from .model import run
+    from .outdirs import check_out_dir
     from .report import render
 
     if args.seed is not None and args.seed < 0:
         raise InputError(f"--seed {args.seed}: allowed: 0 or more")
+    if args.out:
+        check_out_dir(args.out, "--out")
     res = run(args.scenario, args.sets, mode=args.mode, policies=args.policy, seed=args.seed,
               **executor_args(args))
     if args.out:

@@ -44,6 +44,7 @@ from . import __version__
 from .atomicio import remove_stale_temps, write_parquet, write_text
 from .errors import InputError
 from .executor import Executor, using
+from .outdirs import check_out_dir
 from .sweepgrid import Grid, Point, canonical, describe, load_grid
 
 SUBDIRS = ("points", "failed", "notebooks")
@@ -198,6 +199,7 @@ def _seed_dtype(g: Grid) -> str:
 
 def _check_out(out: Path, g: Grid) -> None:
     """Refuse a folder that is not a folder or that holds results of another grid."""
+    check_out_dir(out, "--out")
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out}: exists and is not a folder")
     ids = {p.point_id for p in g.points}
