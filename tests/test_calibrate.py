@@ -288,12 +288,12 @@ def test_existing_output_needs_force(tmp_path, capsys):
 
 
 def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
-    from amxmodel.calibrate import writer
+    from amxmodel import atomicio
 
     def boom(*_a, **_k):
         raise OSError("disk full")
 
-    monkeypatch.setattr(writer.os, "replace", boom)
+    monkeypatch.setattr(atomicio.os, "replace", boom)
     with pytest.raises(OSError):
         calibrate(sample("bcc-kvmexit-all.txt"), tmp_path / "w.yaml")
     assert list(tmp_path.iterdir()) == []

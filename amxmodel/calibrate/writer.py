@@ -16,13 +16,12 @@ an error never leaves a partial or invalid file. An existing file is kept unless
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from ..atomicio import write_text
 from ..errors import InputError
 from ..params import WorkloadClass, load_scenario
 
@@ -107,11 +106,4 @@ def to_yaml(data: dict[str, Any], header: str) -> str:
 
 def write_atomic(out: Path, text: str) -> None:
     """Write ``text`` to ``out`` through a temporary file and a rename (never half a file)."""
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text(out, text)
