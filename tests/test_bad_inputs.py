@@ -1,0 +1,237 @@
+"""The bad-input catalogue: every case through the real CLI, one clear line, nothing written.
+
+Each row is (case id, command line, files to write first, fragments of the message). The
+message must name the file, field or event and the allowed values; the command must exit
+with status 2, print exactly one ``amxmodel: error:`` line and no traceback, and leave
+every folder it could have written (its ``--out``, the test's folder, the package and
+``data/``) as it was. ``{tmp}`` is the test's folder, ``{pkg}`` the package source,
+``{data}`` the shipped data, ``{up_to_pkg}`` the package as ``../..`` from ``{tmp}`` and
+``{results}`` a finished mean-field run.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from test_sweep import PARAMS_CELL, make_notebook
+
+from amxmodel.cli import main
+from amxmodel.paths import PACKAGE_DIR, data_dir
+
+SMALL = ["--set", "fleet.hosts=2", "--set", "run.steps=2"]
+RUN = ["run", *SMALL, "--out", "{tmp}/out"]
+HEAD = "name: t\nsource: test\nevents:\n"
+LOGNORMAL = "workloads.web.exits_per_vcpu_s={dist: lognormal, median: 800, sigma: -1}"
+UNIFORM = "workloads.web.exits_per_vcpu_s={dist: uniform, low: 900, high: 100}"
+CHOICE_ZERO = "workloads.web.vcpus_per_vm={dist: choice, values: [1, 2], weights: [0, 0]}"
+CHOICE_LEN = "workloads.web.vcpus_per_vm={dist: choice, values: [1, 2, 4], weights: [1, 1]}"
+GRID_HEAD = "set: {fleet.hosts: 2, run.steps: 2}\nmode: mean-field\n"
+NB_GRID = GRID_HEAD + "notebook: nb.ipynb\ngrid: {hardware.rdmsr_xfd_cycles: [20, 50]}\n"
+NO_SEED_CELL = PARAMS_CELL.replace("seed = 0\n", "")
+
+
+def sweep(grid: str) -> tuple[list[str], dict[str, str]]:
+    """A sweep of ``{tmp}/grid.yaml`` holding ``grid``."""
+    return ["sweep", "{tmp}/grid.yaml", "--out", "{tmp}/out"], {"grid.yaml": grid}
+
+
+def replay(*events: str) -> tuple[list[str], dict[str, str]]:
+    """A replay of a trace made of ``events`` (flow mappings)."""
+    return ["replay", "{tmp}/trace.yaml"], {"trace.yaml": HEAD + "".join(f"  - {e}\n" for e in events)}
+
+
+def case(cid: str, args: list[str], files: dict | None, *fragments: str, marks=()):
+    """One catalogue row."""
+    return pytest.param(args, files or {}, fragments, id=cid, marks=marks)
+
+
+AS_ROOT = pytest.mark.skipif(os.geteuid() == 0,
+                             reason="root reads a chmod 000 file; 'path-is-a-directory' covers it")
+
+CASES = [
+    # --- YAML itself
+    case("malformed-yaml", ["run", "{tmp}/sc.yaml", *RUN[1:]], {"sc.yaml": "fleet: [unclosed\n"},
+         "{tmp}/sc.yaml", "line 2", "malformed YAML"),
+    case("yaml-python-tag", ["run", "{tmp}/sc.yaml", *RUN[1:]],
+         {"sc.yaml": "hardware: !!python/object/apply:os.system ['touch {tmp}/pwned']\n"},
+         "{tmp}/sc.yaml", "line 1", "YAML tag not allowed", "only plain YAML"),
+    case("yaml-not-a-mapping", ["run", "{tmp}/sc.yaml", *RUN[1:]], {"sc.yaml": "- spr\n- web\n"},
+         "{tmp}/sc.yaml", "expected a mapping with hardware, fleet, policies, run"),
+    case("not-utf8", ["run", "{tmp}/sc.yaml", *RUN[1:]], {"sc.yaml": b"name: \xff\xfe\n"},
+         "{tmp}/sc.yaml", "cannot read scenario", "utf-8"),
+    # --- unknown keys and names (typos suggest the closest)
+    case("scenario-key-typo", ["run", "{tmp}/sc.yaml", *RUN[1:]], {"sc.yaml": "hardwre: spr\n"},
+         "{tmp}/sc.yaml", "unknown scenario key 'hardwre'", "did you mean 'hardware'", "allowed:"),
+    case("hardware-file-key-typo", [*RUN, "--set", "hardware={tmp}/hw.yaml"],
+         {"hw.yaml": "name: mine\nvalues: {rdmsr_xfd_cycle: 90}\n"},
+         "{tmp}/hw.yaml", "'rdmsr_xfd_cycle'", "did you mean 'rdmsr_xfd_cycles'", "allowed:"),
+    case("override-field-typo", [*RUN, "--set", "fleet.hostz=3"], None,
+         "--set fleet.hostz", "did you mean 'hosts'", "allowed:"),
+    case("workload-field-typo", [*RUN, "--set", "workloads.web.exits_per_vcpu_ss=3"], None,
+         "workloads.web.exits_per_vcpu_ss", "did you mean 'exits_per_vcpu_s'", "allowed:"),
+    case("unknown-policy", [*RUN, "--set", "policies=upstreem"], None,
+         "policies", "did you mean 'upstream'", "sync-always"),
+    case("unknown-workload", [*RUN, "--set", "workload=webb"], None,
+         "unknown workload 'webb'", "did you mean 'web'", "database"),
+    case("unknown-hardware", [*RUN, "--set", "hardware=spr-fast"], None,
+         "unknown hardware 'spr-fast'", "spr-pessimistic"),
+    case("unknown-scenario", ["run", "nosuch", *RUN[1:]], None,
+         "unknown scenario 'nosuch'", "allowed: default"),
+    case("override-without-equals", [*RUN, "--set", "fleet.hosts"], None,
+         "--set 'fleet.hosts'", "expected key=value"),
+    # --- types and ranges
+    case("wrong-type-override", [*RUN, "--set", "fleet.hosts=many"], None,
+         "--set fleet.hosts", "must be a number, got 'many'", "allowed: 1 to"),
+    case("wrong-type-in-file", [*RUN, "--set", "hardware={tmp}/hw.yaml"],
+         {"hw.yaml": "name: mine\nvalues: {rdmsr_xfd_cycles: fast}\n"},
+         "{tmp}/hw.yaml", "'rdmsr_xfd_cycles' must be a number", "allowed: 0 to"),
+    case("nan", [*RUN, "--set", "hardware.rdmsr_xfd_cycles=.nan"], None,
+         "hardware.rdmsr_xfd_cycles", "must be finite", "allowed: 0 to"),
+    case("inf", [*RUN, "--set", "fleet.hosts=.inf"], None,
+         "fleet.hosts", "must be finite", "allowed: 1 to"),
+    case("negative-rate", [*RUN, "--set", "workloads.web.exits_per_vcpu_s=-5"], None,
+         "--set workloads.web.exits_per_vcpu_s", "out of range", "allowed: 0 to"),
+    case("probability-above-1", [*RUN, "--set", "workloads.web.p_uses_amx=1.5"], None,
+         "--set workloads.web.p_uses_amx", "out of range", "allowed: 0 to 1 probability"),
+    case("probability-below-0", [*RUN, "--set", "fleet.realloc_fail_prob=-0.1"], None,
+         "fleet.realloc_fail_prob", "out of range", "allowed: 0 to 1 probability"),
+    case("negative-mix-share", [*RUN, "--set", "mix.web=-1"], None,
+         "mix.web = -1", "allowed: a finite share >= 0"),
+    case("zero-steps", [*RUN, "--set", "run.steps=0"], None,
+         "run.steps", "= 0 is out of range", "allowed: 1 to"),
+    case("negative-seed", [*RUN, "--seed", "-1"], None, "--seed -1", "allowed: 0 or more"),
+    # --- distributions with impossible parameters
+    case("lognormal-negative-sigma", [*RUN, "--set", LOGNORMAL], None,
+         "--set workloads.web.exits_per_vcpu_s", "sigma", "greater than or equal to 0"),
+    case("uniform-high-below-low", [*RUN, "--set", UNIFORM], None,
+         "--set workloads.web.exits_per_vcpu_s", "high (100.0) must be >= low (900.0)"),
+    case("choice-weights-all-zero", [*RUN, "--set", CHOICE_ZERO], None,
+         "--set workloads.web.vcpus_per_vm", "weights must be finite, >= 0 and not all 0"),
+    case("choice-weights-length", [*RUN, "--set", CHOICE_LEN], None,
+         "--set workloads.web.vcpus_per_vm", "weights has 2 entries but values has 3"),
+    case("unknown-dist", [*RUN, "--set", "workloads.web.exits_per_vcpu_s={dist: normal}"], None,
+         "exits_per_vcpu_s", "unknown dist 'normal'", "allowed: fixed, lognormal, uniform, choice"),
+    # --- memory
+    case("fleet-too-large", [*RUN, "--set", "fleet.hosts=10000000"], None,
+         "fleet.hosts=10000000", "would need about", "GiB", "allowed: a smaller fleet.hosts"),
+    # --- sweeps
+    case("empty-grid", *sweep(GRID_HEAD + "grid: {}\n"), "{tmp}/grid.yaml", "grid: no points"),
+    case("grid-empty-list", *sweep(GRID_HEAD + "grid: {workload: []}\n"),
+         "{tmp}/grid.yaml", "grid.workload: empty list"),
+    case("grid-duplicate-values", *sweep(GRID_HEAD + "grid: {workload: [web, web]}\n"),
+         "{tmp}/grid.yaml", "grid.workload", "duplicate points", "'web' is listed twice"),
+    case("grid-duplicate-resolved", *sweep(
+        GRID_HEAD + "points: [{rdmsr_xfd_cycles: 90}, {hardware.rdmsr_xfd_cycles: 90}]\n"),
+         "{tmp}/grid.yaml", "point 2", "duplicate point", "as point 1"),
+    case("grid-key-typo", *sweep(GRID_HEAD + "grids: {workload: [web]}\n"),
+         "{tmp}/grid.yaml", "'grids'", "did you mean 'grid'"),
+    case("grid-bad-value", *sweep(GRID_HEAD + "grid: {hardware.rdmsr_xfd_cycles: [20, -5]}\n"),
+         "{tmp}/grid.yaml", "point 2", "out of range", "allowed: 0 to"),
+    case("grid-unknown-mode", *sweep("mode: exact\npoints: [{}]\n"),
+         "{tmp}/grid.yaml", "'exact'", "mean-field"),
+    # --- traces
+    case("trace-unknown-event", *replay("{event: create_vcpu}", "{event: guest_amxx}"),
+         "{tmp}/trace.yaml", "events[1]", "unknown event 'guest_amxx'", "did you mean 'guest_amx'"),
+    case("trace-vcpu-never-created", *replay("{event: create_vcpu}", "{event: run_enter, vcpu: 3}"),
+         "{tmp}/trace.yaml", "events[1] (run_enter): vcpu 3 was never created",
+         "vCPUs that exist here: 0"),
+    case("trace-event-after-destroy", *replay("{event: create_vcpu}", "{event: destroy_vcpu}",
+                                              "{event: set_cpuid, amx: true}"),
+         "{tmp}/trace.yaml", "events[2] (set_cpuid): vcpu 0 was destroyed at events[1]"),
+    case("trace-bad-argument", *replay("{event: create_vcpu}", "{event: set_cpuid, amx: 1}"),
+         "{tmp}/trace.yaml", "events[1] (set_cpuid)", "'amx' must be true or false"),
+    # --- files that are not there or not readable
+    case("missing-file", ["replay", "{tmp}/nosuch.yaml"], None,
+         "{tmp}/nosuch.yaml", "no such trace file"),
+    case("path-is-a-directory", ["sweep", "{tmp}/adir", "--out", "{tmp}/out"], {"adir/x": ""},
+         "{tmp}/adir", "is a directory, expected a YAML grid file"),
+    case("unreadable-file", ["replay", "{tmp}/trace.yaml"], {"trace.yaml": None},
+         "{tmp}/trace.yaml", "cannot read trace file", "Permission denied", marks=AS_ROOT),
+    case("missing-results-dir", ["export", "{tmp}/nores", "--to", "{tmp}/out"], None,
+         "{tmp}/nores", "no such"),
+    # --- where results go
+    case("run-out-in-package", [*RUN[:-1], "{pkg}/results"], None,
+         "--out {pkg}/results", "inside the package source", "allowed: a folder outside"),
+    case("run-out-dotdot-into-package", [*RUN[:-1], "{tmp}/{up_to_pkg}/results"], None,
+         "resolves to {pkg}/results", "inside the package source"),
+    case("sweep-out-in-data", ["sweep", "{tmp}/grid.yaml", "--out", "{data}/sweeps/mine"],
+         {"grid.yaml": GRID_HEAD + "grid: {workload: [web]}\n"},
+         "--out {data}/sweeps/mine", "inside the shipped data", "allowed:"),
+    case("export-to-package", ["export", "{results}", "--to", "{pkg}/charts"], None,
+         "--to {pkg}/charts", "inside the package source"),
+    case("export-chart-name-dotdot", ["export", "{results}", "--to", "{tmp}/out",
+                                      "--charts", "../overhead"], None,
+         "chart file name '../overhead'", "no '..'"),
+    # --- notebooks
+    case("notebook-without-parameters-cell", *sweep(NB_GRID), "{tmp}/nb.ipynb",
+         "no cell tagged 'parameters'"),
+    case("notebook-undeclared-parameter", *sweep(NB_GRID), "{tmp}/nb.ipynb",
+         "parameter 'seed' is not declared", "it must declare scenario, sets"),
+]
+NOTEBOOKS = {"notebook-without-parameters-cell": {"tagged": False},
+             "notebook-undeclared-parameter": {"params": NO_SEED_CELL}}
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> Path:
+    """A finished mean-field run to export."""
+    out = tmp_path_factory.mktemp("results") / "run"
+    assert main(["run", "--mode", "mean-field", *SMALL, "--out", str(out)]) == 0
+    return out
+
+
+def snapshot(*roots: Path) -> dict[str, tuple[int, int]]:
+    """Every file and folder under ``roots`` with its size and modification time."""
+    out = {}
+    for root in roots:
+        for p in [root, *root.rglob("*")] if root.exists() else []:
+            st = p.lstat()
+            out[str(p)] = (st.st_size if p.is_file() else 0, st.st_mtime_ns)
+    return out
+
+
+def write_files(tmp: Path, files: dict, fill, notebook: dict | None) -> None:
+    """The case's input files (``None``: an existing file nobody may read)."""
+    for name, content in files.items():
+        path = tmp / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(fill(content or ""))
+        if content is None:
+            path.chmod(0)
+    if notebook is not None:
+        make_notebook(tmp / "nb.ipynb", **notebook)
+
+
+@pytest.mark.parametrize("args, files, fragments", CASES)
+def test_bad_input_one_line_exit_2_nothing_written(request, tmp_path, results, capsys,
+                                                  args, files, fragments):
+    tmp = tmp_path / "case"
+    tmp.mkdir()
+    pkg, data = PACKAGE_DIR, data_dir().resolve()
+
+    def fill(text: str) -> str:
+        up = os.path.relpath(pkg, tmp)
+        return (text.replace("{up_to_pkg}", up).replace("{tmp}", str(tmp)).replace("{pkg}", str(pkg))
+                .replace("{data}", str(data)).replace("{results}", str(results)))
+
+    write_files(tmp, files, fill, NOTEBOOKS.get(request.node.callspec.id))
+    argv = [fill(a) for a in args]
+    watched = [tmp, results]
+    protected = [Path(a) for a in argv if Path(a).resolve().is_relative_to(pkg)
+                 or Path(a).resolve().is_relative_to(data)]
+    assert not any(p.exists() for p in protected)
+    before = snapshot(*watched)
+    status = main(argv)
+    out, err = capsys.readouterr()
+    assert status == 2, err
+    assert err.startswith("amxmodel: error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err and not out
+    for fragment in fragments:
+        assert fill(fragment) in err, (fill(fragment), err)
+    assert snapshot(*watched) == before
+    assert not any(p.exists() for p in protected)
