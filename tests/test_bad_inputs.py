@@ -151,6 +151,10 @@ CASES = [
          "{tmp}/trace.yaml", "cannot read trace file", "Permission denied", marks=AS_ROOT),
     case("missing-results-dir", ["export", "{tmp}/nores", "--to", "{tmp}/out"], None,
          "{tmp}/nores", "no such"),
+    case("from-missing-folder", ["run", "--from", "{tmp}/nope", "--out", "{tmp}/out"], None,
+         "--from {tmp}/nope: no such folder", "'amxmodel run --out'"),
+    case("from-other-mode", ["run", "--from", "{results}", "--mode", "sample", "--out", "{tmp}/out"],
+         None, "--mode sample", "used --mode mean-field", "drop --mode"),
     # --- where results go
     case("run-out-in-package", [*RUN[:-1], "{pkg}/results"], None,
          "--out {pkg}/results", "inside the package source", "allowed: a folder outside"),
