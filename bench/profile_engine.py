@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's package
+
 from amxmodel import engine
 from amxmodel.costtable import build_cost_table
 from amxmodel.fleet import class_table
