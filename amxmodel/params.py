@@ -255,7 +255,7 @@ def _apply_one(raw, key: str, value, where: str) -> None:
         raw["workloads"] = {name: part}
         raw["fleet"]["mix"] = {name: 1.0}
     elif key == "policies":
-        raw["policies"] = value
+        raw["policies"] = resolve_policies(value, where)  # checked here: the error names the --set
     elif head in ("hardware", "fleet", "run") and rest:
         specs = catalog.section(head)
         if rest not in specs:
@@ -264,6 +264,7 @@ def _apply_one(raw, key: str, value, where: str) -> None:
         target = raw["run"] if head == "run" else raw[head].setdefault("values", {})
         target[rest] = value
     elif head == "mix" and rest:
+        _check_share(rest, value, where)
         raw["fleet"].setdefault("mix", {})[rest] = value
         _load_workloads(raw)
     elif head == "workloads" and rest:
@@ -357,6 +358,12 @@ def _check_workload(name: str, part: dict[str, Any]) -> WorkloadClass:
     return WorkloadClass(str(part.get("name", name)), str(part.get("help", "")), fields)
 
 
+def _check_share(cls: str, share: Any, where: str) -> None:
+    bad = isinstance(share, bool) or not isinstance(share, (int, float))
+    if bad or not math.isfinite(share) or share < 0:
+        raise InputError(f"{where}: mix.{cls} = {share!r}; allowed: a finite share >= 0")
+
+
 def build_scenario(raw: dict[str, Any]) -> Scenario:
     """Validate raw scenario data into a :class:`Scenario` (the one validation place)."""
     hw = raw["hardware"]
@@ -379,8 +386,7 @@ def build_scenario(raw: dict[str, Any]) -> Scenario:
     if not isinstance(mix_raw, dict) or not mix_raw:
         raise InputError(f"{fl_where}: 'mix' must map workload classes to shares")
     for cls, share in mix_raw.items():
-        if isinstance(share, bool) or not isinstance(share, (int, float)) or not math.isfinite(share) or share < 0:
-            raise InputError(f"{fl_where}: mix.{cls} = {share!r}; allowed: a finite share >= 0")
+        _check_share(cls, share, fl_where)
     total = sum(mix_raw.values())
     if total <= 0:
         raise InputError(f"{fl_where}: the mix shares sum to 0; at least one must be > 0")
