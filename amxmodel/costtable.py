@@ -79,6 +79,13 @@ class CostTable:
     def policy_index(self, name: str) -> int:
         return self.policies.index(name)
 
+    def pages_on(self, host_amx) -> np.ndarray:
+        """(H, P, STATES) pages per vCPU on each host: a host without AMX holds the no-AMX
+        row whatever the design; a fractional ``host_amx`` (a share of AMX hosts, as in
+        mean-field) blends the two."""
+        a = np.asarray(host_amx, float).reshape(-1, 1, 1)
+        return a * self.pages[None, :-1] + (1 - a) * self.pages[None, -1:]
+
 
 def _counts(policy: str, hardware, events: list[dict]) -> np.ndarray:
     from .reference import mechanism_counts, run_events

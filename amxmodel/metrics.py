@@ -85,8 +85,7 @@ def summarize(sc: Scenario, exp: Exposure, table: CostTable, failures: np.ndarra
     all_exits = exp.exits[:, :3].sum(axis=(1, 2))  # VM exits of every kind (not preemptions)
     page = hw.page_size_bytes
     # pages of one vCPU per state and policy; hosts without AMX hold the no-AMX row
-    a = np.asarray(exp.host_amx, float)[:, None, None]
-    pages = a * table.pages[None, :-1] + (1 - a) * table.pages[None, -1:]
+    pages = table.pages_on(exp.host_amx)
     res_pages = np.einsum("hj,hpj->hp", exp.vcpu_state_s, pages) / exp.seconds  # (H, P)
     extra = (pages - table.default_pages)[:, :, :3]  # states without AMX use: S0..S2
     unused_pages = np.einsum("hj,hpj->hp", exp.vcpu_state_s[:, :3], extra) / exp.seconds
@@ -149,7 +148,7 @@ def class_frame(sc: Scenario, exp: Exposure, table: CostTable, prices: np.ndarra
     vcpu_s = exp.class_vcpu_state_s.sum(axis=1)
     cyc = counts @ prices
     page = sc.hardware.page_size_bytes
-    pages = share * table.pages[:-1] + (1 - share) * table.pages[-1:]  # (P, J)
+    pages = table.pages_on(share)[0]  # (P, J)
     rows = []
     for c, cname in enumerate(names):
         if vcpu_s[c] <= 0:

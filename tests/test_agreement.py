@@ -64,8 +64,7 @@ def test_engine_matches_event_level_reference(sets):
     table = build_cost_table(en_sc.hardware, en_sc.policies)
     exp = simulate(en_sc, table, progress=False)
     en_counts = mechanism_counts(exp, table)  # (H, P, K)
-    a = np.where(exp.host_amx[:, None, None], table.pages[None, :-1], table.pages[None, -1:])
-    en_pages = np.einsum("hj,hpj->hp", exp.vcpu_state_s, a)
+    en_pages = np.einsum("hj,hpj->hp", exp.vcpu_state_s, table.pages_on(exp.host_amx))
 
     for name, x_ev, x_en in (("mechanisms", ev.counts, en_counts),
                               ("page_seconds", ev.page_s, en_pages)):
