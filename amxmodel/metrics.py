@@ -15,7 +15,7 @@ import pandas as pd
 from .costtable import CostTable
 from .engine import Exposure
 from .params import Scenario
-from .states import MECHS, OVERHEAD_GROUPS, POINTS, STATES, mech_prices
+from .states import MECHS, OVERHEAD_GROUPS, mech_prices
 
 GIB = 2.0**30
 _M = {m: i for i, m in enumerate(MECHS)}
@@ -98,7 +98,7 @@ def summarize(sc: Scenario, exp: Exposure, table: CostTable, failures: np.ndarra
 
     rows = []
     for p, pol in enumerate(table.policies):
-        def put(metric, value, se=float("nan"), unit=None):
+        def put(metric, value, se=float("nan"), unit=None, pol=pol):
             rows.append({"scenario": sc.name, "policy": pol, "metric": metric,
                          "value": float(value), "stderr": float(se),
                          "unit": unit or UNITS.get(metric, "fraction of host CPU")})
@@ -168,12 +168,3 @@ def class_frame(sc: Scenario, exp: Exposure, table: CostTable, prices: np.ndarra
                 rows.append({"policy": pol, "workload": cname, "metric": metric,
                              "value": float(value), "unit": unit})
     return pd.DataFrame(rows)
-
-
-def state_frame(exp: Exposure) -> pd.DataFrame:
-    """Share of vCPU time per pricing state (a sanity view of the fleet)."""
-    tot = exp.vcpu_state_s.sum()
-    return pd.DataFrame({"state": STATES, "vcpu_share": exp.vcpu_state_s.sum(axis=0) / tot})
-
-
-__all__ = ["summarize", "mechanism_counts", "class_frame", "state_frame", "POINTS"]
