@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
@@ -34,7 +34,7 @@ class _Dist(BaseModel):
         """The representative value that sensitivity sweeps move (median or value)."""
         return self.mean()
 
-    def scaled_to(self, center: float) -> "Dist":
+    def scaled_to(self, center: float) -> Dist:
         """The same shape moved so that ``center()`` equals ``center``."""
         raise NotImplementedError
 
@@ -206,7 +206,7 @@ def quadrature(dist: _Dist, lo: float = -math.inf, hi: float = math.inf, n: int 
     return np.clip(x, lo, hi), w
 
 
-Dist = Annotated[Union[Fixed, LogNormal, Uniform, Choice], Field(discriminator="dist")]
+Dist = Annotated[Fixed | LogNormal | Uniform | Choice, Field(discriminator="dist")]
 _ADAPTER = TypeAdapter(Dist)
 KINDS = ("fixed", "lognormal", "uniform", "choice")
 

@@ -67,7 +67,7 @@ def _on(raw: dict, vcpu: int) -> dict:
 class _VM:
     """One VM: its reference models (one per policy) and its vCPUs' guest task state."""
 
-    def __init__(self, sim: "EventFleet", vm, idx: int, t0: float, initial: bool):
+    def __init__(self, sim: EventFleet, vm, idx: int, t0: float, initial: bool):
         self.sim, self.k = sim, int(vm.vcpus[idx])
         self.cls = int(vm.cls[idx])
         self.cpuid, self.aware, self.uses = bool(vm.cpuid_amx[idx]), bool(vm.aware[idx]), bool(vm.uses_amx[idx])

@@ -97,9 +97,11 @@ def write_results_dir(out_dir: str | Path, frames: dict[str, pd.DataFrame], reco
 def git_commit() -> str | None:
     """The checkout's commit, when there is one."""
     try:
-        out = subprocess.run(["git", "-C", str(REPO_DIR), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, timeout=5)
-        return out.stdout.strip() or None if out.returncode == 0 else None
+        out = subprocess.run(["git", "-C", str(REPO_DIR), "rev-parse", "HEAD"], check=False,
+                             capture_output=True, text=True, timeout=5)
+        if out.returncode != 0:
+            return None
+        return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from . import catalog
-from .distributions import Fixed, parse_dist, _Dist
+from .distributions import Fixed, _Dist, parse_dist
 from .errors import InputError, closest, unknown
 from .paths import data_dir
 from .policies import resolve_policies
@@ -55,7 +55,7 @@ class Hardware:
 
     def pages(self, nbytes: float) -> int:
         """Pages of a vmalloc'ed buffer of ``nbytes`` (the guard page is not counted)."""
-        return int(math.ceil(nbytes / self.values["page_size_bytes"]))
+        return math.ceil(nbytes / self.values["page_size_bytes"])
 
     @property
     def default_pages(self) -> int:
@@ -116,7 +116,7 @@ class Scenario:
     run: dict[str, float | int]
     sources: dict[str, str] = field(default_factory=dict)
 
-    def with_overrides(self, sets: list[str] | dict[str, Any]) -> "Scenario":
+    def with_overrides(self, sets: list[str] | dict[str, Any]) -> Scenario:
         """A new scenario with more overrides applied."""
         raw = copy.deepcopy(self.raw())
         apply_overrides(raw, sets, "override")
