@@ -2,11 +2,11 @@
 
 In November 2021 Thomas Gleixner proposed that KVM read IA32_XFD after every VM exit on
 hosts with dynamic xfeatures and asked to "see how much overhead it creates". This
-package answers that for every design that was on the table (:mod:`amxmodel.policies`),
+package answers that for every design that was on the table (:mod:`amxmodel.inputs.designs`),
 with the memory and reallocation side of the same decision.
 
-Entry points: :func:`amxmodel.params.load_scenario`, :mod:`amxmodel.reference` and
-:mod:`amxmodel.replay` (event level), the fleet engine, and the ``amxmodel`` CLI.
+Entry points: :func:`amxmodel.inputs.scenario.load_scenario`, :mod:`amxmodel.kernel.upstream` and
+:mod:`amxmodel.kernel.replay` (event level), the fleet engine, and the ``amxmodel`` CLI.
 """
 
 from importlib.metadata import PackageNotFoundError, version

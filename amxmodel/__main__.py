@@ -1,5 +1,5 @@
 """``python -m amxmodel``: the command line."""
 
-from .cli import main
+from amxmodel.cli import main
 
 raise SystemExit(main())

@@ -4,7 +4,7 @@
     python bench/profile_engine.py --rev 540a2a8      # the engine as it was at a commit
     python bench/profile_engine.py --hosts 2048 --steps 240 --top 20
 
-``--rev`` loads ``amxmodel/engine.py`` of that commit (``git show``) beside today's
+``--rev`` loads ``amxmodel/fleet/engine.py`` of that commit (``git show``) beside today's
 package, so a before/after comparison runs on the same machine, fleet and cost table.
 """
 
@@ -23,16 +23,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's package
 
-from amxmodel import engine
-from amxmodel.costtable import build_cost_table
-from amxmodel.fleet import class_table
-from amxmodel.params import load_scenario
-from amxmodel.paths import REPO_DIR
+from amxmodel.fleet import engine
+from amxmodel.kernel.mechanisms import build_cost_table
+from amxmodel.fleet.population import class_table
+from amxmodel.inputs.scenario import load_scenario
+from amxmodel.common.datafiles import REPO_DIR
 
 
 def engine_at(rev: str):
     """The engine module of commit ``rev``, imported as ``amxmodel._engine_at_rev``."""
-    src = subprocess.run(["git", "-C", str(REPO_DIR), "show", f"{rev}:amxmodel/engine.py"],
+    src = subprocess.run(["git", "-C", str(REPO_DIR), "show", f"{rev}:amxmodel/fleet/engine.py"],
                          check=True, capture_output=True, text=True).stdout
     path = Path(tempfile.mkdtemp()) / "engine.py"
     path.write_text(src)

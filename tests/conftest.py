@@ -8,7 +8,7 @@ import pytest
 @pytest.fixture(scope="session")
 def spr():
     """The default hardware profile, validated as a scenario part."""
-    from amxmodel.hardware import load_hardware
+    from amxmodel.inputs.hardware import load_hardware
 
     return load_hardware("spr")
 
@@ -17,7 +17,7 @@ def spr():
 def ref_delta(spr):
     """``ref_delta(prep, more, policy="upstream")``: the reference counters that ``more`` adds
     after ``prep`` (unchanged ones and pages left out)."""
-    from amxmodel.reference import COUNTER_NAMES, run_events
+    from amxmodel.kernel.upstream import COUNTER_NAMES, run_events
 
     def delta(prep, more, policy="upstream"):
         a, b = run_events(policy, spr, prep), run_events(policy, spr, prep + more)
@@ -30,7 +30,7 @@ def ref_delta(spr):
 @pytest.fixture(scope="session")
 def ref_errors(spr):
     """``ref_errors(events, policy="upstream")``: (index, event, errno) the kernel returned."""
-    from amxmodel.replay import replay_trace
+    from amxmodel.kernel.replay import replay_trace
 
     def errors(events, policy="upstream"):
         res = replay_trace({"name": "t", "source": "test", "events": events}, [policy], spr)[0]

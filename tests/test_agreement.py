@@ -2,7 +2,7 @@
 
 For each of 24 scenarios drawn by a seeded generator (workload class, AMX adoption,
 task mix, tile use, exit rates, churn, host AMX share), the event-level fleet
-(:mod:`amxmodel.eventsim`: every exit and guest action replayed through the reference
+(:mod:`amxmodel.fleet.eventfleet`: every exit and guest action replayed through the reference
 state machine) and the sampled engine are run on the same parameters. For every policy
 and every priced mechanism, and for the fpstate page-seconds, the mean per host must
 agree within 4 combined standard errors plus 3 % (the engine replaces the exact guest
@@ -14,12 +14,12 @@ two, a missing exit) fails by tens of standard errors.
 import numpy as np
 import pytest
 
-from amxmodel.costtable import build_cost_table
-from amxmodel.eventsim import EventFleet
-from amxmodel.metrics import mechanism_counts
-from amxmodel.model import simulate
-from amxmodel.params import load_scenario
-from amxmodel.states import MECHS
+from amxmodel.kernel.mechanisms import build_cost_table
+from amxmodel.fleet.eventfleet import EventFleet
+from amxmodel.analysis.metrics import mechanism_counts
+from amxmodel.runs.run import simulate
+from amxmodel.inputs.scenario import load_scenario
+from amxmodel.kernel.vocabulary import MECHS
 
 CLASSES = ["idle", "web", "database", "hpc", "ai-inference", "ai-training", "legacy"]
 

@@ -18,7 +18,7 @@ import pytest
 from test_sweep import PARAMS_CELL, make_notebook
 
 from amxmodel.cli import main
-from amxmodel.paths import PACKAGE_DIR, data_dir
+from amxmodel.common.datafiles import PACKAGE_DIR, data_dir
 
 SMALL = ["--set", "fleet.hosts=2", "--set", "run.steps=2"]
 RUN = ["run", *SMALL, "--out", "{tmp}/out"]

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from amxmodel.bench import TARGETS
+from amxmodel.runs.bench import TARGETS
 
 KEYS = ("engine_vcpu_steps_per_s", "rng_baseline_vcpu_steps_per_s", "rng_limit_ratio",
         "reference_vcpu_steps_per_s", "reference_speedup", "peak_rss_bytes", "cores",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from amxmodel import chartdata
-from amxmodel.breakeven import (
+from amxmodel.plot import frames as chartdata
+from amxmodel.analysis.breakeven import (
     breakeven_curve,
     breakeven_table,
     class_breakeven_table,
@@ -15,9 +15,9 @@ from amxmodel.breakeven import (
     linear_overhead,
     threshold_label,
 )
-from amxmodel.errors import InputError
-from amxmodel.model import run
-from amxmodel.states import MECHS
+from amxmodel.common.errors import InputError
+from amxmodel.runs.run import run
+from amxmodel.kernel.vocabulary import MECHS
 
 SMALL = ["fleet.hosts=12", "run.steps=8"]
 

@@ -21,8 +21,8 @@ from amxmodel.calibrate.detect import detect
 from amxmodel.calibrate.mapping import default_mapping_path, load_mapping
 from amxmodel.calibrate.measure import read_lines
 from amxmodel.cli import main
-from amxmodel.errors import InputError
-from amxmodel.params import load_scenario
+from amxmodel.common.errors import InputError
+from amxmodel.inputs.scenario import load_scenario
 
 DATA = Path(__file__).parent / "data" / "calibrate"
 
@@ -288,7 +288,7 @@ def test_existing_output_needs_force(tmp_path, capsys):
 
 
 def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
-    from amxmodel import atomicio
+    from amxmodel.common import atomicio
 
     def boom(*_a, **_k):
         raise OSError("disk full")

@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
-from amxmodel import executor
+from amxmodel.runs import executors as executor
 from amxmodel.cli import main
-from amxmodel.daskexec import Dask
-from amxmodel.errors import InputError
-from amxmodel.executor import Auto, InProcess, ProcessPool, make_executor
-from amxmodel.model import run
-from amxmodel.sweep import run_sweep
+from amxmodel.runs.daskexec import Dask
+from amxmodel.common.errors import InputError
+from amxmodel.runs.executors import Auto, InProcess, ProcessPool, make_executor
+from amxmodel.runs.run import run
+from amxmodel.runs.sweep import run_sweep
 
 SMALL = ["fleet.hosts=8", "run.steps=5", "run.chunk_hosts=2"]  # 4 chunks
 GRID = {"set": {"fleet.hosts": 8, "run.steps": 5, "run.chunk_hosts": 2},

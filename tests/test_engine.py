@@ -5,12 +5,12 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from amxmodel import engine
-from amxmodel.engine import Exposure, chunk_bounds, diurnal, load_sum, run_chunk
-from amxmodel.executor import map_ordered
-from amxmodel.fleet import class_table
-from amxmodel.meanfield import expected_exposure
-from amxmodel.params import load_scenario
+from amxmodel.fleet import engine
+from amxmodel.fleet.engine import Exposure, chunk_bounds, diurnal, load_sum, run_chunk
+from amxmodel.runs.executors import map_ordered
+from amxmodel.fleet.population import class_table
+from amxmodel.fleet.meanfield import expected_exposure
+from amxmodel.inputs.scenario import load_scenario
 
 PAGES = np.tile(np.array([1, 3, 3, 3, 3, 3.0]), (11, 1))
 SMALL = ["fleet.hosts=12", "run.steps=20", "run.chunk_hosts=4"]

@@ -21,12 +21,15 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from amxmodel import chartdata, charts, export, textchart
+from amxmodel.plot import frames as chartdata
+from amxmodel.plot import charts
+from amxmodel.plot import files as export
+from amxmodel.plot import textchart
 from amxmodel.cli import main
-from amxmodel.errors import InputError
-from amxmodel.policies import POLICY_NAMES
-from amxmodel.textfmt import WIDTH, format_value, text_bars, text_sweep, text_table
-from amxmodel.theme import POLICY_COLORS, policy_scale, register_theme, use_theme
+from amxmodel.common.errors import InputError
+from amxmodel.inputs.designs import POLICY_NAMES
+from amxmodel.plot.textfmt import WIDTH, format_value, text_bars, text_sweep, text_table
+from amxmodel.plot.theme import POLICY_COLORS, policy_scale, register_theme, use_theme
 
 RUN_KINDS = ("overhead", "mechanisms", "hosts", "host_histogram", "memory", "by_class")
 HEADER = "scenario default, seed 20211116, rdmsr_xfd=50 cyc, wrmsr_xfd=200 cyc"

@@ -4,7 +4,7 @@
 - arbitrary override sets (typos, wrong types, NaN, junk distributions) load or raise
   InputError, never another exception;
 - arbitrary event lists replay or raise InputError, never another exception;
-- a sampled run never allocates more than :func:`amxmodel.footprint.estimate_bytes`.
+- a sampled run never allocates more than :func:`amxmodel.fleet.footprint.estimate_bytes`.
 """
 
 from __future__ import annotations
@@ -16,15 +16,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from amxmodel import catalog
-from amxmodel.errors import InputError
-from amxmodel.footprint import estimate_bytes
-from amxmodel.model import run
-from amxmodel.params import PROBABILITY_FIELDS, Scenario, load_scenario
-from amxmodel.policies import POLICY_NAMES
-from amxmodel.replay import replay_trace
-from amxmodel.sweepgrid import format_override
-from amxmodel.trace import EVENTS
+from amxmodel.inputs import catalog
+from amxmodel.common.errors import InputError
+from amxmodel.fleet.footprint import estimate_bytes
+from amxmodel.runs.run import run
+from amxmodel.inputs.scenario import PROBABILITY_FIELDS, Scenario, load_scenario
+from amxmodel.inputs.designs import POLICY_NAMES
+from amxmodel.kernel.replay import replay_trace
+from amxmodel.runs.grid import format_override
+from amxmodel.kernel.trace import EVENTS
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # Cross-field rules (amx >= default fpstate, fastpath + user shares <= 1) are left to the

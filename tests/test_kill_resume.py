@@ -20,8 +20,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from amxmodel.sweep import read_points, run_sweep
-from amxmodel.sweepgrid import load_grid
+from amxmodel.runs.sweep import read_points, run_sweep
+from amxmodel.runs.grid import load_grid
 
 GRID = """\
 mode: mean-field

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from amxmodel.cli import main
-from amxmodel.model import run
+from amxmodel.runs.run import run
 
 SMALL = ["fleet.hosts=16", "run.steps=10", "run.chunk_hosts=8"]
 JSON_KEYS = {"policy", "overhead_fraction", "overhead_fraction_p99", "extra_exits_per_vcpu_s",

@@ -4,10 +4,10 @@ import math
 
 import pytest
 
-from amxmodel import catalog
-from amxmodel.errors import InputError
-from amxmodel.params import load_scenario
-from amxmodel.policies import POLICY_NAMES
+from amxmodel.inputs import catalog
+from amxmodel.common.errors import InputError
+from amxmodel.inputs.scenario import load_scenario
+from amxmodel.inputs.designs import POLICY_NAMES
 
 
 def test_every_catalogue_entry_has_unit_range_and_source():

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from amxmodel.cli import main
-from amxmodel.record import load_record
+from amxmodel.runs.record import load_record
 
 FRAMES = ("summary.parquet", "hosts.parquet", "by_class.parquet")
 

@@ -1,6 +1,6 @@
 """Each design's cost rule on the reference model, and the shipped traces.
 
-Expected numbers are derived by hand from the rules in amxmodel/reference_policies.py
+Expected numbers are derived by hand from the rules in amxmodel/kernel/designs.py
 (domain page, section 2); the amx_test ledger is the one written in the trace's comments.
 """
 
@@ -11,10 +11,10 @@ import re
 
 import pytest
 
-from amxmodel.paths import data_dir
-from amxmodel.policies import POLICY_NAMES
-from amxmodel.reference import run_events
-from amxmodel.replay import render, replay_file
+from amxmodel.common.datafiles import data_dir
+from amxmodel.inputs.designs import POLICY_NAMES
+from amxmodel.kernel.upstream import run_events
+from amxmodel.kernel.replay import render, replay_file
 
 XFD = 0x40000
 PERM, CREATE = {"event": "perm_request"}, {"event": "create_vcpu"}

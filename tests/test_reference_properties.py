@@ -5,10 +5,10 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from amxmodel.policies import POLICY_NAMES
-from amxmodel.reference import COUNTER_NAMES
-from amxmodel.reference_policies import make_model
-from amxmodel.trace import parse_events
+from amxmodel.inputs.designs import POLICY_NAMES
+from amxmodel.kernel.upstream import COUNTER_NAMES
+from amxmodel.kernel.designs import make_model
+from amxmodel.kernel.trace import parse_events
 
 XFD_VALUES = st.sampled_from([0, 0x40000])
 XCR0_VALUES = st.sampled_from([0x1, 0x7, 0x2E7, 0x602E7, 0x202E7, 0x0])  # incl. invalid ones
@@ -55,7 +55,7 @@ def _running_event(draw, kind: str, vid: int) -> dict:
 
 @st.composite
 def traces(draw) -> list[dict]:
-    """Random event lists that obey the order rules of amxmodel.trace."""
+    """Random event lists that obey the order rules of amxmodel.kernel.trace."""
     n = draw(st.integers(1, 3))
     events: list[dict] = [{"event": "perm_request"}] if draw(st.booleans()) else []
     state: dict[int, str] = {}

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from amxmodel import catalog, chartdata
-from amxmodel.errors import InputError
-from amxmodel.model import run
-from amxmodel.params import load_scenario
-from amxmodel.sensitivity import (
+from amxmodel.inputs import catalog
+from amxmodel.plot import frames as chartdata
+from amxmodel.common.errors import InputError
+from amxmodel.runs.run import run
+from amxmodel.inputs.scenario import load_scenario
+from amxmodel.analysis.sensitivity import (
     hardware_prices,
     mean_field_linear,
     price_scan,

@@ -15,13 +15,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from amxmodel import sweep as sweep_mod
+from amxmodel.runs import sweep as sweep_mod
 from amxmodel.cli import main
-from amxmodel.errors import InputError
-from amxmodel.params import load_scenario
-from amxmodel.sweep import read_points, run_sweep
-from amxmodel.sweepgrid import format_override, load_grid
-from amxmodel.yamlio import parse_scalar
+from amxmodel.common.errors import InputError
+from amxmodel.inputs.scenario import load_scenario
+from amxmodel.runs.sweep import read_points, run_sweep
+from amxmodel.runs.grid import format_override, load_grid
+from amxmodel.common.yamlio import parse_scalar
 
 FAST = {"fleet.hosts": 4, "run.steps": 2}
 GRID = {"set": FAST, "grid": {"hardware.rdmsr_xfd_cycles": [20, 100, 200],
@@ -222,7 +222,7 @@ def test_sigkill_partway_then_resume(tmp_path):
         import sys, time
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from test_sweep import fake_run
-        from amxmodel.sweep import run_sweep
+        from amxmodel.runs.sweep import run_sweep
         def slow(task):
             time.sleep(0.3)
             return fake_run(task)
@@ -295,8 +295,8 @@ def test_cli_exit_0_then_1_with_failures_listed(tmp_path, capsys, monkeypatch):
 
 PARAMS_CELL = 'scenario = "default"\nsets = []\nmode = "sample"\nseed = 0\nresults_path = ""\nout_dir = ""\n'
 NB_BODY = """\
-from amxmodel.model import run
-from amxmodel.notebook import save_summary
+from amxmodel.runs.run import run
+from amxmodel.runs.notebook_params import save_summary
 res = run(scenario, sets, mode=mode, seed=seed)
 if res.scenario.hardware.rdmsr_xfd_cycles > 150:
     raise ValueError("refusing a slow RDMSR")
@@ -334,7 +334,7 @@ def test_direct_points_are_model_runs(tmp_path):
     assert res.exit_status == 0
     got = overhead(tmp_path / "o")
     assert got[200] > got[20] > 0
-    from amxmodel.model import run
+    from amxmodel.runs.run import run
 
     direct = run("default", [*(f"{k}={v}" for k, v in FAST.items()),
                              "hardware.rdmsr_xfd_cycles=200"], mode="mean-field")

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from amxmodel.errors import InputError
-from amxmodel.replay import replay_file
+from amxmodel.common.errors import InputError
+from amxmodel.kernel.replay import replay_file
 
 HEAD = "name: t\nsource: test\n"
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
-from ..paths import REPO_DIR, data_dir
-from ..yamlio import load_yaml
+from amxmodel.common.errors import InputError
+from amxmodel.common.datafiles import data_dir
+from amxmodel.common.yamlio import load_yaml
 
 KINDS = ("fastpath", "kernel", "user")
 UNATTRIBUTED = "UNATTRIBUTED"
@@ -126,9 +126,9 @@ def default_mapping_path() -> Path:
 
 
 def display_path(p: Path) -> str:
-    """``p`` relative to the checkout when it is inside it (files record no host paths)."""
+    """``p`` as ``data/...`` when it is a shipped file (files record no host paths)."""
     try:
-        return str(p.resolve().relative_to(REPO_DIR))
+        return str(p.resolve().relative_to(data_dir().resolve().parent))
     except ValueError:
         return str(p)
 

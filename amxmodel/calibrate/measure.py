@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import InputError
+from amxmodel.common.errors import InputError
 
 _PREFIX = "EXIT_REASON_"
 

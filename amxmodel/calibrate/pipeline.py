@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
+from amxmodel.common.errors import InputError
 from . import writer
 from .detect import parser_for
 from .mapping import UNATTRIBUTED, ExitMapping, load_mapping

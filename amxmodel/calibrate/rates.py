@@ -16,7 +16,7 @@ import math
 import statistics
 from dataclasses import dataclass
 
-from ..errors import InputError
+from amxmodel.common.errors import InputError
 from .measure import Measurement
 
 

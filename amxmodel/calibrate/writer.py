@@ -7,7 +7,7 @@ or the user share measured by kvm_stat's ``kvm_userspace_exit``). Every other fi
 copied from a base class with its own source. A top-level ``calibration:`` mapping records
 what was read: tool, file, interval, vCPUs, rates by reason, unknown reasons.
 
-The dict is validated by :func:`amxmodel.params.load_scenario` before anything is written,
+The dict is validated by :func:`amxmodel.inputs.scenario.load_scenario` before anything is written,
 and the file is written to a temporary name in the same folder and renamed into place, so
 an error never leaves a partial or invalid file. An existing file is kept unless
 ``force`` is set: a calibration should not silently replace a shipped class.
@@ -21,9 +21,9 @@ from typing import Any
 
 import yaml
 
-from ..atomicio import write_text
-from ..errors import InputError
-from ..params import WorkloadClass, load_scenario
+from amxmodel.common.atomicio import write_text
+from amxmodel.common.errors import InputError
+from amxmodel.inputs.scenario import WorkloadClass, load_scenario
 
 CALIBRATED = ("exits_per_vcpu_s", "exit_share_fastpath", "exit_share_user")
 _Z95 = 1.6449  # the 5th and 95th percentiles of a log-normal are median * exp(-/+ 1.645 sigma)

@@ -1,0 +1,67 @@
+"""``amxmodel run``: one scenario, every policy, a table (or JSON/CSV) and optional parquet."""
+
+from __future__ import annotations
+
+import argparse
+
+from amxmodel.cli.options import add_scenario_args
+from amxmodel.runs.executors import add_executor_args, executor_args
+from amxmodel.inputs.designs import POLICY_NAMES
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``amxmodel run``."""
+    p.add_argument("scenario", nargs="?", default=None,
+                   help="scenario file or name under data/scenarios (default: default)")
+    add_scenario_args(p)
+    p.add_argument("--policy", action="append", choices=POLICY_NAMES, metavar="NAME",
+                   help=f"policy to price (repeatable; default: the scenario's): {', '.join(POLICY_NAMES)}")
+    p.add_argument("--seed", type=int, default=None, help="root seed (default: run.seed)")
+    p.add_argument("--mode", choices=["sample", "mean-field"], default=None,
+                   help="sample (default) or mean-field")
+    p.add_argument("--from", dest="from_dir", default=None, metavar="RESULT_DIR",
+                   help="repeat the run recorded in RESULT_DIR/scenario.yaml (its resolved "
+                        "scenario, mode and seed) bit for bit; --set/--policy/--seed apply on top")
+    add_executor_args(p, "host chunks")
+    p.add_argument("--out", default=None, help="write parquet frames and scenario.yaml here")
+    p.add_argument("--format", choices=["table", "json", "csv"], default="table")
+
+
+def run(args: argparse.Namespace) -> int:
+    from amxmodel.common.errors import InputError
+    from amxmodel.runs.run import run
+    from amxmodel.common.outdirs import check_out_dir
+    from amxmodel.plot.runtable import render
+
+    if args.seed is not None and args.seed < 0:
+        raise InputError(f"--seed {args.seed}: allowed: 0 or more")
+    if args.out:
+        check_out_dir(args.out, "--out")
+    scenario, mode, seed = args.scenario, args.mode or "sample", args.seed
+    if args.from_dir is not None:
+        scenario, mode, seed = _recorded(args)
+    res = run(scenario, args.sets, mode=mode, policies=args.policy, seed=seed,
+              **executor_args(args))
+    if args.out:
+        res.save(args.out)
+    sc = res.scenario
+    header = (f"scenario {sc.name}, {mode}, seed {sc.run['seed']}, {sc.fleet['hosts']} hosts x "
+              f"{sc.run['steps']} steps of {sc.run['step_s']:g} s, hardware {sc.hardware.name}, "
+              f"{res.elapsed_s:.2f} s")
+    print(render(res.summary, args.format, header))
+    return 0
+
+
+def _recorded(args):
+    """Scenario, mode and seed of the run recorded in ``--from`` (explicit flags win for the seed)."""
+    from amxmodel.common.errors import InputError
+    from amxmodel.runs.record import load_record
+
+    if args.scenario is not None:
+        raise InputError(f"--from {args.from_dir}: the scenario comes from the record; "
+                         f"drop '{args.scenario}'")
+    rec = load_record(args.from_dir)
+    if args.mode is not None and args.mode != rec.mode:
+        raise InputError(f"--mode {args.mode}: the run in {args.from_dir} used --mode {rec.mode}; "
+                         "drop --mode to repeat it")
+    return rec.scenario, rec.mode, rec.seed if args.seed is None else args.seed

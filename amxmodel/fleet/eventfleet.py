@@ -1,0 +1,220 @@
+"""The event-level fleet: every VM exit and guest action replayed through the reference.
+
+This is the slow, literal twin of the fleet engine. It uses the same VM population model
+(:mod:`amxmodel.fleet.population`: stationary slots, VM draws, lifetimes), but instead of pricing
+counts per pricing state it writes out, for every vCPU and step, the explicit events a
+guest and a host would produce — VM exits in time order, switches between AMX and non-AMX
+guest tasks as XFD writes, a new thread's first tile instruction with the guest #NM
+handler, host preemptions after an exit, VM boots and departures — and replays them
+through one :class:`~amxmodel.kernel.upstream.ReferenceModel` per VM and policy, which tracks
+the per-CPU XFD cache, passthrough, XFD_ERR and buffer sizes exactly.
+
+Used by the agreement tests (the engine must match it within sampling error) and by the
+benchmark as the event-level baseline. Exits between two state-changing events are
+replayed as one ``exit`` with a ``count``, which the reference handles one by one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from amxmodel.kernel.mechanisms import BOOT, FIRST_AMX, XFD_AMX
+from amxmodel.fleet.engine import DAY_S, chunk_rng
+from amxmodel.fleet.population import class_table, draw_vms
+from amxmodel.inputs.scenario import Scenario
+from amxmodel.kernel.upstream import mechanism_counts
+from amxmodel.kernel.designs import make_model
+from amxmodel.kernel.vocabulary import MECHS
+from amxmodel.kernel.trace import parse_event
+
+NON_AMX, AMX_LIVE, AMX_IDLE = 0, 1, 2
+# guest events for a task switch from one kind of task to another (Linux guest semantics:
+# XFD is written only when the value changes; TILERELEASE when leaving an AMX task)
+TASK_SWITCH = {
+    (NON_AMX, AMX_LIVE): [{"event": "guest_wrmsr_xfd", "value": 0}, {"event": "guest_amx"}],
+    (NON_AMX, AMX_IDLE): [{"event": "guest_wrmsr_xfd", "value": 0}],
+    (AMX_LIVE, NON_AMX): [{"event": "guest_tile_release"},
+                          {"event": "guest_wrmsr_xfd", "value": XFD_AMX}],
+    (AMX_IDLE, NON_AMX): [{"event": "guest_wrmsr_xfd", "value": XFD_AMX}],
+    (AMX_LIVE, AMX_IDLE): [{"event": "guest_tile_release"}],
+    (AMX_IDLE, AMX_LIVE): [{"event": "guest_amx"}],
+}
+
+
+@dataclass
+class EventResult:
+    """Per host: mechanism counts per policy, vCPU-seconds and fpstate page-seconds."""
+
+    policies: tuple[str, ...]
+    counts: np.ndarray  # (H, P, MECHS)
+    vcpu_s: np.ndarray  # (H,)
+    page_s: np.ndarray  # (H, P)
+    events: int  # reference events replayed (per policy)
+
+
+def _mech(models) -> np.ndarray:
+    """(policies, MECHS) mechanism counts of reference models so far."""
+    return np.array([[mechanism_counts(m.c.as_dict())[k] for k in MECHS] for m in models], dtype=float)
+
+
+def _on(raw: dict, vcpu: int) -> dict:
+    """The event for vCPU ``vcpu`` (process-wide events stay without one)."""
+    return raw if raw["event"] == "perm_request" else dict(raw, vcpu=vcpu)
+
+
+class _VM:
+    """One VM: its reference models (one per policy) and its vCPUs' guest task state."""
+
+    def __init__(self, sim: EventFleet, vm, idx: int, t0: float, initial: bool):
+        self.sim, self.k = sim, int(vm.vcpus[idx])
+        self.cls = int(vm.cls[idx])
+        self.cpuid, self.aware, self.uses = bool(vm.cpuid_amx[idx]), bool(vm.aware[idx]), bool(vm.uses_amx[idx])
+        self.exits = float(vm.exits_per_vcpu_s[idx])
+        self.ctx = float(vm.ctx_per_vcpu_s[idx])
+        self.lam = float(vm.new_amx_per_vcpu_s[idx]) if self.uses else 0.0
+        self.pre = float(vm.preempts_per_vcpu_s[idx])
+        self.death = t0 + float(vm.lifetime_s[idx])
+        self.models = [make_model(p, sim.sc.hardware) for p in sim.host_policies]
+        self.used = np.zeros(self.k, bool)
+        self.task = np.full(self.k, NON_AMX)
+        kind = "S0" if not self.cpuid else ("S2" if self.aware else "S1")
+        for v in range(self.k):
+            self.emit([_on(e, v) for e in BOOT[kind]])
+        if initial and self.uses:  # vCPUs that already used AMX before the window opened
+            p_used = -np.expm1(-self.lam * float(vm.age_s[idx]))
+            for v in np.flatnonzero(sim.rng.random(self.k) < p_used):
+                self.first_amx(int(v))
+                self.task[v] = sim.draw_task(self.cls)
+                self.emit([dict(e, vcpu=int(v)) for e in TASK_SWITCH.get((AMX_LIVE, self.task[v]), [])])
+        self.base = self.mech() if initial else np.zeros((len(self.models), len(MECHS)))
+
+    def emit(self, raw_events: list[dict]) -> None:
+        for raw in raw_events:
+            ev = parse_event(raw, 0, "eventsim")
+            for m in self.models:
+                m.apply(ev)
+            self.sim.n_events += 1
+
+    def mech(self) -> np.ndarray:
+        return _mech(self.models)
+
+    def pages(self) -> np.ndarray:
+        return np.array([m.c.pages for m in self.models], dtype=float)
+
+    def first_amx(self, v: int) -> None:
+        self.emit([dict(e, vcpu=v) for e in FIRST_AMX])
+        self.used[v] = True
+        self.task[v] = AMX_LIVE
+
+    def step(self, load: float) -> None:
+        """One step of every vCPU: exits, preemptions, task switches and new AMX threads."""
+        rng, dt, c = self.sim.rng, self.sim.dt, self.sim.const
+        sf, su = c["exit_share_fastpath"][self.cls], c["exit_share_user"][self.cls]
+        for v in range(self.k):
+            lam = self.exits * dt * load
+            n_fast, n_kern, n_user = rng.poisson([lam * sf, lam * (1 - sf - su), lam * su])
+            n_pre = int(rng.poisson(self.pre * dt * load))
+            n_kern = max(int(n_kern) - n_pre, 0)  # a preemption follows one of the kernel exits
+            n_sw = int(rng.poisson(self.ctx * dt * load)) if self.used[v] else 0
+            n_new = int(rng.poisson(self.lam * dt))
+            marks = ["pre"] * n_pre + ["sw"] * n_sw + ["new"] * n_new
+            order = rng.permutation(len(marks))
+            cuts = np.sort(rng.random(len(marks)))
+            share = np.diff(np.concatenate([[0.0], cuts, [1.0]]))
+            exits = [rng.multinomial(n, share) for n in (n_fast, n_kern, n_user)]
+            for i in range(len(marks) + 1):
+                self.emit_exits(v, exits[0][i], exits[1][i], exits[2][i])
+                if i < len(marks):
+                    self.emit_mark(v, marks[order[i]])
+
+    def emit_exits(self, v: int, fast: int, kern: int, user: int) -> None:
+        out = []
+        if kern:
+            out.append({"event": "exit", "kind": "kernel", "count": int(kern), "vcpu": v})
+        if fast:
+            out.append({"event": "exit", "kind": "fastpath", "count": int(fast), "vcpu": v})
+        for _ in range(int(user)):
+            out += [{"event": "exit", "kind": "user", "vcpu": v}, {"event": "run_enter", "vcpu": v}]
+        self.emit(out)
+
+    def emit_mark(self, v: int, mark: str) -> None:
+        if mark == "pre":
+            self.emit([{"event": "exit", "kind": "kernel", "vcpu": v},
+                       {"event": "host_preempt", "vcpu": v}])
+        elif mark == "sw":
+            new = self.sim.draw_task(self.cls)
+            self.emit([dict(e, vcpu=v) for e in TASK_SWITCH.get((int(self.task[v]), new), [])])
+            self.task[v] = new
+        elif not self.used[v]:
+            self.first_amx(v)
+        else:  # a new thread: the guest switches to it (XFD armed), its first tile instruction
+            self.emit([dict(e, vcpu=v) for e in TASK_SWITCH.get((int(self.task[v]), NON_AMX), [])])
+            self.task[v] = NON_AMX
+            self.first_amx(v)
+
+    def finish(self) -> np.ndarray:
+        for v in range(self.k):
+            self.emit([{"event": "destroy_vcpu", "vcpu": v}])
+        return self.mech() - self.base
+
+
+class EventFleet:
+    """Event-level simulation of one chunk of hosts (same chunk seeds as the engine)."""
+
+    def __init__(self, sc: Scenario, chunk: int = 0, hosts: int | None = None):
+        self.sc = sc
+        self.policies = tuple(sc.policies)
+        self.table = class_table(sc)
+        self.const = self.table.const
+        self.rng = chunk_rng(sc, chunk)
+        self.dt = float(sc.run["step_s"])
+        self.H = int(hosts if hosts is not None else min(sc.fleet["hosts"], sc.run["chunk_hosts"]))
+        self.n_events = 0
+        self.host_policies = self.policies
+
+    def draw_task(self, cls: int) -> int:
+        s, tl = self.const["amx_task_share"][cls], self.const["tiles_live_share"][cls]
+        u = self.rng.random()
+        return NON_AMX if u >= s else (AMX_LIVE if u < s * tl else AMX_IDLE)
+
+    def run(self) -> EventResult:
+        sc, M = self.sc, self.table.slots_per_host
+        P, K = len(self.policies), len(MECHS)
+        counts = np.zeros((self.H, P, K))
+        vcpu_s = np.zeros(self.H)
+        page_s = np.zeros((self.H, P))
+        steps = int(sc.run["steps"])
+        t_mid = (np.arange(steps) + 0.5) * self.dt
+        loads = 1.0 + sc.fleet["diurnal_amplitude"] * np.sin(2 * np.pi * t_mid / DAY_S)
+        amx_host = self.rng.random(self.H) < sc.fleet["amx_host_share"]
+        lam_sw = sc.fleet["pcpus_per_host"] * sc.fleet["host_ctx_switches_per_pcpu_s"] * self.dt
+        for h in range(self.H):
+            # host context switches that involve no guest fpstate, priced on a host-wide model
+            # a host without AMX behaves as no-amx whatever the design
+            self.host_policies = self.policies if amx_host[h] else ("no-amx",) * P
+            host = [make_model(p, sc.hardware) for p in self.host_policies]
+            for load in loads:
+                n = int(self.rng.poisson(lam_sw * load))
+                if n:
+                    ev = parse_event({"event": "host_switch", "count": n}, 0, "eventsim")
+                    for mdl in host:
+                        mdl.apply(ev)
+            counts[h] += _mech(host)
+            init = draw_vms(self.rng, self.table, M, stationary=True)
+            slots = [_VM(self, init, i, 0.0, True) for i in range(M)]
+            for i, load in enumerate(loads):
+                t_end = (i + 1) * self.dt
+                for m in range(M):
+                    vm = slots[m]
+                    vm.step(float(load))
+                    vcpu_s[h] += vm.k * self.dt
+                    if vm.death <= t_end:
+                        counts[h] += vm.finish()
+                        new = draw_vms(self.rng, self.table, 1, stationary=False)
+                        slots[m] = _VM(self, new, 0, t_end, False)
+                    page_s[h] += slots[m].pages() * self.dt
+            for vm in slots:
+                counts[h] += vm.mech() - vm.base
+        return EventResult(self.policies, counts, vcpu_s, page_s, self.n_events)

@@ -1,0 +1,200 @@
+"""Writing a run's charts to files: PNG and SVG without a browser, text for mail.
+
+``export_results("runs/default", "out/")`` reads the directory written by ``amxmodel run
+--out`` (``summary.parquet``, optionally ``hosts.parquet``, ``by_class.parquet`` and
+``scenario.yaml``), draws every chart it has the data for, and writes ``<chart>.png``
+(vl-convert, scale 2), ``<chart>.svg`` and ``<chart>.txt`` (72 columns). A thread on
+the list then gets the same numbers as a picture and as quotable text.
+
+All files are rendered into a temporary directory inside the target first and moved into
+place with :func:`os.replace` only when every one of them succeeded: a failed export
+leaves nothing behind, and a reader never sees a half-written PNG.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import vl_convert
+
+from amxmodel.plot.frames import SUMMARY_COLUMNS, available_kinds, check_kind, scenario_header
+from amxmodel.plot.charts import build_chart
+from amxmodel.common.errors import InputError, unknown
+from amxmodel.common.outdirs import check_name, check_out_dir
+from amxmodel.plot.textchart import chart_text
+from amxmodel.plot.theme import use_theme
+from amxmodel.common.yamlio import load_yaml
+
+FORMATS = ("png", "svg", "txt")
+RESULT_FILES = {
+    "summary": ("summary.parquet", SUMMARY_COLUMNS[:4]),
+    "hosts": ("hosts.parquet", ("policy", "overhead_fraction")),
+    "by_class": ("by_class.parquet", ("policy", "workload", "metric", "value")),
+}
+
+
+def parse_formats(formats: str | Iterable[str]) -> tuple[str, ...]:
+    """Formats from ``"png,svg"`` or a list, checked against :data:`FORMATS`."""
+    items = formats.split(",") if isinstance(formats, str) else list(formats)
+    names = tuple(
+        dict.fromkeys(str(f).strip().lower().lstrip(".") for f in items if str(f).strip())
+    )
+    if not names:
+        raise InputError(f"no export format given; allowed: {', '.join(FORMATS)}")
+    for name in names:
+        if name not in FORMATS:
+            raise unknown("export format", name, FORMATS)
+    return names
+
+
+def _read_parquet(path: Path, columns: Iterable[str]) -> pd.DataFrame:
+    try:
+        df = pd.read_parquet(path)
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"{path}: cannot read parquet: {first}") from None
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise InputError(
+            f"{path}: missing column(s) {', '.join(missing)}; "
+            f"has {', '.join(map(str, df.columns)) or 'none'}"
+        )
+    return df
+
+
+def _yaml_mapping(path: Path, what: str) -> dict:
+    """A YAML file's mapping, ``{}`` when the file is absent or not a mapping."""
+    data = load_yaml(path, what) if path.is_file() else {}
+    return dict(data) if isinstance(data, Mapping) else {}
+
+
+def load_sweep(path: Path) -> dict:
+    """The frames of a sweep directory: ``sweep`` (every finished point) and ``scenario``."""
+    points = path / "points"
+    if not any(points.glob("*.parquet")):
+        raise InputError(f"{points}: no finished point yet")
+    record = _yaml_mapping(path / "sweep.yaml", "sweep record")
+    grid = record.get("grid") if isinstance(record.get("grid"), Mapping) else {}
+    grid_file = Path(str(record.get("grid_file", path))).stem
+    name = f"{grid.get('scenario', 'default')} (sweep {grid_file})"
+    fixed = grid.get("set") if isinstance(grid.get("set"), Mapping) else {}
+    meta = {**fixed, "name": name, "seed": grid.get("seed")}
+    return {"sweep": _read_parquet(points, SUMMARY_COLUMNS[:4]), "scenario": meta}
+
+
+def load_results(results_dir: str | os.PathLike) -> dict:
+    """The frames of a results directory (``summary``, ``hosts``, ``by_class``, ``scenario``)
+    or of a sweep directory (``sweep``, ``scenario``; see :mod:`amxmodel.runs.sweep`)."""
+    path = Path(results_dir)
+    what = "a directory written by 'amxmodel run --out' or 'amxmodel sweep --out'"
+    if not path.exists():
+        raise InputError(f"{path}: no such results directory (expected {what})")
+    if not path.is_dir():
+        raise InputError(f"{path}: not a directory (expected {what})")
+    if not (path / "summary.parquet").is_file():
+        if (path / "points").is_dir():
+            return load_sweep(path)
+        raise InputError(f"{path}: no summary.parquet (a run) nor points/ (a sweep); "
+                         f"expected {what}")
+    frames: dict = {}
+    for key, (name, columns) in RESULT_FILES.items():
+        if (path / name).is_file():
+            frames[key] = _read_parquet(path / name, columns)
+    if frames["summary"].empty:
+        raise InputError(f"{path / 'summary.parquet'}: no rows")
+    frames["scenario"] = _yaml_mapping(path / "scenario.yaml", "scenario")
+    return frames
+
+
+def _frames(source) -> dict:
+    """Frames from a results directory or a mapping of frames."""
+    if isinstance(source, (str, os.PathLike)):
+        return load_results(source)
+    if isinstance(source, Mapping):
+        return dict(source)
+    raise InputError(
+        f"expected a results directory or a dict of frames, got {type(source).__name__}"
+    )
+
+
+def _render(kind: str, fmt: str, frames: Mapping, header: str, spec: str | None,
+            options: Mapping) -> bytes:
+    """The bytes of one chart in one format."""
+    if fmt == "txt":
+        return (chart_text(kind, frames, header, **options) + "\n").encode("ascii", "replace")
+    if fmt == "png":
+        return vl_convert.vegalite_to_png(spec, scale=2)
+    return vl_convert.vegalite_to_svg(spec).encode("utf-8")
+
+
+def export_results(
+    results_dir_or_frames,
+    to_dir: str | os.PathLike,
+    formats: str | Iterable[str] = FORMATS,
+    charts: Iterable[str] | Mapping[str, str] | None = None,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+    prefix: str = "",
+) -> list[Path]:
+    """Write ``<chart>.<format>`` for each chart and format into ``to_dir``; return the paths.
+
+    ``results_dir_or_frames`` is a results directory or a dict of frames (keys ``summary``,
+    ``hosts``, ``by_class``, ``sweep``, ``tornado``, optional ``sweep_param`` and a
+    ``scenario`` metadata dict). ``charts`` defaults to every kind the frames allow (see
+    :data:`CHART_KINDS`); a mapping names the files, ``{"sweep": "breakeven"}`` writes
+    ``breakeven.png``. ``options`` gives keyword options per kind to the chart and its text
+    twin alike, e.g. ``{"tornado": {"metric": "sync-always minus upstream"}}``. ``prefix``
+    starts every file name (``01_`` writes ``01_overhead.png``). Bad input
+    raises InputError before anything is written; a failed rendering leaves no file (nor a
+    directory the export created).
+    """
+    target = Path(to_dir)
+    check_out_dir(target, "--to")
+    fmts = parse_formats(formats)
+    frames = _frames(results_dir_or_frames)
+    if charts is None:
+        charts = available_kinds(frames)
+    names = dict(charts) if isinstance(charts, Mapping) else {k: k for k in charts}
+    stems = {kind: f"{prefix}{name}" for kind, name in names.items()}
+    for stem in stems.values():
+        check_name(stem, "chart file name")
+    kinds = list(stems)
+    if not kinds:
+        raise InputError(
+            f"nothing to chart: no frame among {', '.join(RESULT_FILES)}, sweep, tornado"
+        )
+    for kind in kinds:
+        check_kind(kind, frames)
+    header = scenario_header(frames.get("scenario"))
+    if target.exists() and not target.is_dir():
+        raise InputError(f"{target}: exists and is not a directory")
+    created = not target.exists()
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".export-", dir=target))
+    except OSError as exc:
+        raise InputError(f"{target}: cannot create output directory: {exc.strerror}") from None
+    try:
+        names = []
+        with use_theme():
+            for kind in kinds:
+                opts = dict((options or {}).get(kind, {}))
+                spec = (build_chart(kind, frames, header, **opts).to_json()
+                        if set(fmts) - {"txt"} else None)
+                for fmt in fmts:
+                    name = f"{stems[kind]}.{fmt}"
+                    (staging / name).write_bytes(_render(kind, fmt, frames, header, spec, opts))
+                    names.append(name)
+        for name in names:
+            os.replace(staging / name, target / name)
+        return [target / name for name in names]
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created and not any(target.iterdir()):
+            target.rmdir()

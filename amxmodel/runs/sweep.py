@@ -1,0 +1,249 @@
+"""Running a sweep: every grid point once, each result written whole, re-runs finish the rest.
+
+>>> from amxmodel.runs.sweep import run_sweep, read_points
+>>> outcome = run_sweep("data/sweeps/rdmsr_x_exits.yaml", "sweeps/rdmsr", jobs=4)  # doctest: +SKIP
+>>> read_points("sweeps/rdmsr").query("metric == 'overhead_fraction'")             # doctest: +SKIP
+
+The output folder::
+
+    DIR/sweep.yaml                 the grid as given and the resolved points (ids, seeds)
+    DIR/points/<point_id>.parquet  the point's summary + one column per swept key + point_id, seed
+    DIR/failed/<point_id>.json     a point that raised: error type, message, traceback, overrides
+    DIR/notebooks/<point_id>.ipynb the executed notebook (notebook sweeps; kept when it failed)
+
+A point whose parquet exists is done and is skipped; a point with a failure record is
+skipped unless ``retry_failed``. A failing point does not stop the others. An
+interruption (Ctrl-C, SIGKILL) loses at most the points that were running: each point
+writes its own files atomically from whichever process ran it. ``run_point`` (a function
+of a :class:`PointTask` returning a summary frame) replaces the model call, e.g. in tests;
+with ``jobs > 1`` it must be importable (defined in a module), since points run in spawned
+processes. Nothing here chooses a multiprocessing start method, so it runs inside Jupyter.
+
+Points run where :mod:`amxmodel.runs.executors` puts them: this process, local processes, or a
+dask cluster (``scheduler=`` an address, ``dask_local=`` N local workers). Workers write
+the point files themselves, so a cluster's workers must see ``out_dir`` (the same machine
+or a shared filesystem) and have amxmodel installed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from amxmodel import __version__
+from amxmodel.common.atomicio import remove_stale_temps, write_parquet, write_text
+from amxmodel.common.errors import InputError
+from amxmodel.runs.executors import Executor, using
+from amxmodel.common.outdirs import check_out_dir
+from amxmodel.runs.grid import Grid, Point, canonical, describe, load_grid
+
+SUBDIRS = ("points", "failed", "notebooks")
+
+
+@dataclass(frozen=True)
+class PointTask:
+    """Everything one point needs, picklable for a worker process."""
+
+    point: Point
+    scenario: str
+    sets: tuple[str, ...]
+    mode: str
+    out_dir: Path
+    notebook: Path | None
+    columns: dict[str, str]
+    seed_dtype: str
+    run_point: Callable[[PointTask], pd.DataFrame]
+
+
+@dataclass
+class SweepOutcome:
+    """What a sweep call did, by point id."""
+
+    out_dir: Path
+    total: int
+    skipped: list[str] = field(default_factory=list)
+    ran: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    failed_before: dict[str, str] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+
+    @property
+    def exit_status(self) -> int:
+        """0 when every point has a result, else 1."""
+        return 0 if not (self.failed or self.failed_before) else 1
+
+
+def run_model_point(task: PointTask) -> pd.DataFrame:
+    """A direct :func:`amxmodel.runs.run.run` call for one point (in this process)."""
+    from amxmodel.runs.run import run
+
+    return run(task.scenario, list(task.sets), mode=task.mode, seed=task.point.seed, jobs=1,
+               progress=False).summary
+
+
+def run_sweep(grid: str | Path | dict | Grid, out_dir: str | Path, jobs: int | None = 1,
+              retry_failed: bool = False, progress: bool | None = None,
+              run_point: Callable[[PointTask], pd.DataFrame] | None = None,
+              scheduler: str | None = None, dask_local: int | None = None,
+              executor: Executor | None = None) -> SweepOutcome:
+    """Run the points of ``grid`` that have no result in ``out_dir`` yet, in this process
+    (``jobs=1``), ``jobs`` local processes (``None``: all cores if the first point's time
+    says they pay off), on the dask scheduler at ``scheduler``, a dask LocalCluster of
+    ``dask_local`` processes, or an open ``executor``."""
+    t0 = time.perf_counter()
+    g = grid if isinstance(grid, Grid) else load_grid(grid)
+    out = Path(out_dir).resolve()
+    _check_out(out, g)
+    if run_point is None:
+        from amxmodel.runs.notebook_points import run_notebook_point
+
+        run_point = run_notebook_point if g.notebook else run_model_point
+    with using(executor, jobs, scheduler, dask_local) as ex, _locked(out):
+        for sub in SUBDIRS:
+            remove_stale_temps(out / sub)
+        (out / "points").mkdir(exist_ok=True)
+        write_text(out / "sweep.yaml", _sweep_yaml(g))
+        done = _stems(out / "points", ".parquet")
+        recorded = _stems(out / "failed", ".json")
+        for pid in done & recorded:  # a result supersedes an old failure
+            (out / "failed" / f"{pid}.json").unlink()
+        outcome = SweepOutcome(out, len(g.points))
+        todo = []
+        for p in g.points:
+            if p.point_id in done:
+                outcome.skipped.append(p.point_id)
+            elif p.point_id in recorded and not retry_failed:
+                outcome.failed_before[p.point_id] = _failure_line(out, p.point_id)
+            else:
+                todo.append(p)
+        columns, seed_dtype = column_dtypes(g), _seed_dtype(g)
+        tasks = [PointTask(p, g.scenario, tuple(g.sets(p)), g.mode, out, g.notebook, columns,
+                           seed_dtype, run_point) for p in todo]
+        for task, err in zip(tasks, ex.map_ordered(_run_task, tasks, desc="points",
+                                                   progress=progress)):
+            if err is None:
+                outcome.ran.append(task.point.point_id)
+            else:
+                outcome.failed[task.point.point_id] = err
+    outcome.elapsed_s = time.perf_counter() - t0
+    return outcome
+
+
+def read_points(out_dir: str | Path) -> pd.DataFrame:
+    """Every point's result of a sweep folder as one tidy frame."""
+    return pd.read_parquet(Path(out_dir) / "points")
+
+
+def _run_task(task: PointTask) -> str | None:
+    """Run one point and write its result or failure record; return None or the error line."""
+    pid, out = task.point.point_id, task.out_dir
+    try:
+        write_parquet(out / "points" / f"{pid}.parquet", annotate(task.run_point(task), task))
+    except Exception as exc:  # noqa: BLE001 -- recorded, the sweep goes on; interrupts propagate
+        record = {"point_id": pid, "seed": task.point.seed, "overrides": task.point.overrides,
+                  "sets": list(task.sets), "error_type": type(exc).__name__,
+                  "message": str(exc), "traceback": traceback.format_exc()}
+        write_text(out / "failed" / f"{pid}.json", json.dumps(record, indent=2, default=str))
+        return _one_line(record)
+    (out / "failed" / f"{pid}.json").unlink(missing_ok=True)
+    return None
+
+
+def annotate(summary: pd.DataFrame, task: PointTask) -> pd.DataFrame:
+    """The point's summary with ``point_id``, ``seed`` and one column per swept key."""
+    df = summary.reset_index(drop=True).copy()
+    n = len(df)
+    df["point_id"] = pd.Series([task.point.point_id] * n, dtype="string")
+    df["seed"] = pd.Series([task.point.seed] * n, dtype=task.seed_dtype)
+    for key, dtype in task.columns.items():
+        if key not in df.columns:  # a swept bare 'seed' is the seed column already
+            value = task.point.overrides.get(key)
+            if dtype == "json":
+                value, dtype = (value if isinstance(value, str) or value is None
+                                else canonical(value, key)), "string"
+            df[key] = pd.Series([value] * n, dtype=dtype)
+    return df
+
+
+def column_dtypes(g: Grid) -> dict[str, str]:
+    """One dtype per swept key over the whole grid, so every point's file has the same schema."""
+    out = {}
+    for key in g.swept_keys:
+        vals = [p.overrides[key] for p in g.points if key in p.overrides]
+        if all(isinstance(v, bool) for v in vals):
+            out[key] = "boolean"
+        elif all(isinstance(v, int) and not isinstance(v, bool) for v in vals):
+            out[key] = "Int64"
+        elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
+            out[key] = "float64"
+        elif all(isinstance(v, str) for v in vals):
+            out[key] = "string"
+        else:
+            out[key] = "json"
+    return out
+
+
+def _seed_dtype(g: Grid) -> str:
+    return "int64" if all(p.seed < 2**63 for p in g.points) else "uint64"
+
+
+def _check_out(out: Path, g: Grid) -> None:
+    """Refuse a folder that is not a folder or that holds results of another grid."""
+    check_out_dir(out, "--out")
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: exists and is not a folder")
+    ids = {p.point_id for p in g.points}
+    foreign = sorted(_stems(out / "points", ".parquet") - ids)
+    if foreign:
+        raise InputError(f"--out {out}: holds {len(foreign)} result(s) of points not in this grid "
+                         f"(e.g. {foreign[0]}); the grid, its scenario, set or mode changed: "
+                         "use a new folder")
+
+
+def _stems(folder: Path, suffix: str) -> set[str]:
+    if not folder.is_dir():
+        return set()
+    return {p.name[: -len(suffix)] for p in folder.iterdir()
+            if p.name.endswith(suffix) and not p.name.startswith(".")}
+
+
+@contextlib.contextmanager
+def _locked(out: Path) -> Iterator[None]:
+    """Make ``out`` and hold ``out/.lock`` so two sweeps never write one folder at once."""
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / ".lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError(f"--out {out}: another sweep is writing this folder") from None
+        yield
+
+
+def _sweep_yaml(g: Grid) -> str:
+    from amxmodel.common.datafiles import git_commit
+
+    record = {**g.record(), "package_version": __version__, "git_commit": git_commit()}
+    return yaml.safe_dump(record, sort_keys=False, width=100, allow_unicode=True)
+
+
+def _one_line(record: dict[str, Any]) -> str:
+    msg = str(record.get("message", "")).strip().splitlines()
+    where = describe(record.get("overrides") or {}) or "no overrides"
+    return f"({where}) {record.get('error_type', 'Error')}: {msg[-1] if msg else ''}".rstrip(": ")
+
+
+def _failure_line(out: Path, pid: str) -> str:
+    try:
+        return _one_line(json.loads((out / "failed" / f"{pid}.json").read_text()))
+    except (OSError, ValueError):
+        return "failed (unreadable failure record)"
