@@ -8,7 +8,7 @@ import pytest
 @pytest.fixture(scope="session")
 def spr():
     """The default hardware profile, validated as a scenario part."""
-    from amxmodel.inputs.hardware import load_hardware
+    from amxmodel.inputs.scenario import load_hardware
 
     return load_hardware("spr")
 
@@ -17,7 +17,8 @@ def spr():
 def ref_delta(spr):
     """``ref_delta(prep, more, policy="upstream")``: the reference counters that ``more`` adds
     after ``prep`` (unchanged ones and pages left out)."""
-    from amxmodel.kernel.upstream import COUNTER_NAMES, run_events
+    from amxmodel.kernel.registry import run_events
+    from amxmodel.kernel.upstream import COUNTER_NAMES
 
     def delta(prep, more, policy="upstream"):
         a, b = run_events(policy, spr, prep), run_events(policy, spr, prep + more)

@@ -14,12 +14,12 @@ two, a missing exit) fails by tens of standard errors.
 import numpy as np
 import pytest
 
-from amxmodel.kernel.mechanisms import build_cost_table
-from amxmodel.fleet.eventfleet import EventFleet
 from amxmodel.analysis.metrics import mechanism_counts
-from amxmodel.runs.run import simulate
+from amxmodel.fleet.eventfleet import EventFleet
 from amxmodel.inputs.scenario import load_scenario
+from amxmodel.kernel.mechanisms import build_cost_table
 from amxmodel.kernel.vocabulary import MECHS
+from amxmodel.runs.run import simulate
 
 CLASSES = ["idle", "web", "database", "hpc", "ai-inference", "ai-training", "legacy"]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from amxmodel.plot import frames as chartdata
 from amxmodel.analysis.breakeven import (
     breakeven_curve,
     breakeven_table,
@@ -16,8 +15,9 @@ from amxmodel.analysis.breakeven import (
     threshold_label,
 )
 from amxmodel.common.errors import InputError
-from amxmodel.runs.run import run
 from amxmodel.kernel.vocabulary import MECHS
+from amxmodel.plot import frames as chartdata
+from amxmodel.runs.run import run
 
 SMALL = ["fleet.hosts=12", "run.steps=8"]
 

@@ -13,11 +13,12 @@ from typing import Any
 
 import pytest
 
-from amxmodel.runs import executors as executor
 from amxmodel.cli import main
-from amxmodel.runs.daskexec import Dask
 from amxmodel.common.errors import InputError
-from amxmodel.runs.executors import Auto, InProcess, ProcessPool, make_executor
+from amxmodel.runs import executors as executor
+from amxmodel.runs.daskexec import Dask
+from amxmodel.runs.execution import make_executor
+from amxmodel.runs.executors import Auto, InProcess, ProcessPool
 from amxmodel.runs.run import run
 from amxmodel.runs.sweep import run_sweep
 

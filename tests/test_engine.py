@@ -7,10 +7,10 @@ import pytest
 
 from amxmodel.fleet import engine
 from amxmodel.fleet.engine import Exposure, chunk_bounds, diurnal, load_sum, run_chunk
-from amxmodel.runs.executors import map_ordered
-from amxmodel.fleet.population import class_table
 from amxmodel.fleet.meanfield import expected_exposure
+from amxmodel.fleet.population import class_table
 from amxmodel.inputs.scenario import load_scenario
+from amxmodel.runs.execution import map_ordered
 
 PAGES = np.tile(np.array([1, 3, 3, 3, 3, 3.0]), (11, 1))
 SMALL = ["fleet.hosts=12", "run.steps=20", "run.chunk_hosts=4"]

@@ -21,14 +21,14 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from amxmodel.plot import frames as chartdata
-from amxmodel.plot import charts
-from amxmodel.plot import files as export
-from amxmodel.plot import textchart
 from amxmodel.cli import main
 from amxmodel.common.errors import InputError
+from amxmodel.common.units import format_value
 from amxmodel.inputs.designs import POLICY_NAMES
-from amxmodel.plot.textfmt import WIDTH, format_value, text_bars, text_sweep, text_table
+from amxmodel.plot import charts, textchart
+from amxmodel.plot import files as export
+from amxmodel.plot import frames as chartdata
+from amxmodel.plot.textfmt import WIDTH, text_bars, text_sweep, text_table
 from amxmodel.plot.theme import POLICY_COLORS, policy_scale, register_theme, use_theme
 
 RUN_KINDS = ("overhead", "mechanisms", "hosts", "host_histogram", "memory", "by_class")

@@ -16,15 +16,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from amxmodel.inputs import catalog
 from amxmodel.common.errors import InputError
 from amxmodel.fleet.footprint import estimate_bytes
-from amxmodel.runs.run import run
-from amxmodel.inputs.scenario import PROBABILITY_FIELDS, Scenario, load_scenario
+from amxmodel.inputs import catalog
 from amxmodel.inputs.designs import POLICY_NAMES
+from amxmodel.inputs.scenario import Scenario, load_scenario
+from amxmodel.inputs.workloads import PROBABILITY_FIELDS
 from amxmodel.kernel.replay import replay_trace
-from amxmodel.runs.grid import format_override
 from amxmodel.kernel.trace import EVENTS
+from amxmodel.runs.grid import format_override
+from amxmodel.runs.run import run
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # Cross-field rules (amx >= default fpstate, fastpath + user shares <= 1) are left to the

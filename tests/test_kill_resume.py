@@ -20,8 +20,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from amxmodel.runs.sweep import read_points, run_sweep
 from amxmodel.runs.grid import load_grid
+from amxmodel.runs.sweep import read_points, run_sweep
 
 GRID = """\
 mode: mean-field

@@ -18,11 +18,11 @@ import papermill as pm
 import pytest
 from papermill.exceptions import PapermillExecutionError
 
-from amxmodel.cli import mainjob as maincli
 from amxmodel.cli import main
-from amxmodel.runs.run import run
+from amxmodel.cli import mainjob as maincli
 from amxmodel.runs.notebook_params import check_parameters
 from amxmodel.runs.notebook_points import PARAMETERS, execute_notebook
+from amxmodel.runs.run import run
 
 NB_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = sorted(NB_DIR.glob("*.ipynb"))

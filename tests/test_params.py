@@ -4,10 +4,10 @@ import math
 
 import pytest
 
-from amxmodel.inputs import catalog
 from amxmodel.common.errors import InputError
-from amxmodel.inputs.scenario import load_scenario
+from amxmodel.inputs import catalog
 from amxmodel.inputs.designs import POLICY_NAMES
+from amxmodel.inputs.scenario import load_scenario
 
 
 def test_every_catalogue_entry_has_unit_range_and_source():

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from amxmodel.inputs.hardware import load_hardware
-from amxmodel.kernel.upstream import run_events
+from amxmodel.inputs.scenario import load_hardware
+from amxmodel.kernel.registry import run_events
 
 HW = load_hardware("spr")
 XFD = 0x40000

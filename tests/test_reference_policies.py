@@ -13,7 +13,7 @@ import pytest
 
 from amxmodel.common.datafiles import data_dir
 from amxmodel.inputs.designs import POLICY_NAMES
-from amxmodel.kernel.upstream import run_events
+from amxmodel.kernel.registry import run_events
 from amxmodel.kernel.replay import render, replay_file
 
 XFD = 0x40000

@@ -5,11 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from amxmodel.inputs import catalog
-from amxmodel.plot import frames as chartdata
-from amxmodel.common.errors import InputError
-from amxmodel.runs.run import run
-from amxmodel.inputs.scenario import load_scenario
 from amxmodel.analysis.sensitivity import (
     hardware_prices,
     mean_field_linear,
@@ -18,6 +13,11 @@ from amxmodel.analysis.sensitivity import (
     tornado_frame,
     workload_ends,
 )
+from amxmodel.common.errors import InputError
+from amxmodel.inputs import catalog
+from amxmodel.inputs.scenario import load_scenario
+from amxmodel.plot import frames as chartdata
+from amxmodel.runs.run import run
 
 
 @pytest.fixture(scope="module")

@@ -15,13 +15,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from amxmodel.runs import sweep as sweep_mod
 from amxmodel.cli import main
 from amxmodel.common.errors import InputError
-from amxmodel.inputs.scenario import load_scenario
-from amxmodel.runs.sweep import read_points, run_sweep
-from amxmodel.runs.grid import format_override, load_grid
 from amxmodel.common.yamlio import parse_scalar
+from amxmodel.inputs.scenario import load_scenario
+from amxmodel.runs import sweep as sweep_mod
+from amxmodel.runs.grid import format_override, load_grid
+from amxmodel.runs.sweep import read_points, run_sweep
 
 FAST = {"fleet.hosts": 4, "run.steps": 2}
 GRID = {"set": FAST, "grid": {"hardware.rdmsr_xfd_cycles": [20, 100, 200],

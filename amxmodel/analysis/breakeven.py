@@ -24,17 +24,19 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from amxmodel.inputs import catalog
-from amxmodel.plot.frames import THRESHOLDS
-from amxmodel.kernel.mechanisms import CostTable
-from amxmodel.fleet.engine import Exposure
-from amxmodel.common.errors import InputError, unknown
 from amxmodel.analysis.metrics import class_mechanism_counts, mechanism_counts
-from amxmodel.inputs.scenario import Hardware, Scenario
+from amxmodel.common.errors import InputError, unknown
+from amxmodel.common.units import format_value, sig
+from amxmodel.fleet.engine import Exposure
+from amxmodel.inputs import catalog
+from amxmodel.inputs.hardware import Hardware
+from amxmodel.inputs.scenario import Scenario
+from amxmodel.kernel.mechanisms import CostTable
 from amxmodel.kernel.vocabulary import EXIT_KINDS, mech_prices
 
 PRICE = "rdmsr_xfd_cycles"
 RATE = "exits_per_vcpu_s"
+THRESHOLDS = (0.001, 0.01)  # 0.1 % and 1 % of host CPU: "noticeable" and "a problem"
 _VM_EXITS = np.array([k != "preempt" for k in EXIT_KINDS], float)  # kinds that scale with f
 
 
@@ -208,8 +210,6 @@ def class_breakeven_table(sc: Scenario, exp: Exposure, table: CostTable,
 def findings(lin: LinearOverhead, policy: str = "sync-always", reference: str = "upstream",
              thresholds: Sequence[float] = THRESHOLDS) -> str:
     """The break-even in two sentences with this run's numbers (for a notebook's conclusion)."""
-    from amxmodel.plot.textfmt import format_value, sig
-
     now = lin.fraction()
     price = float(lin.hardware.values[PRICE])
     text = (f"At the fleet's mean of {sig(lin.exits_per_vcpu_s)} VM exits per vCPU-second and "

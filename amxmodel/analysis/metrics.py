@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from amxmodel.kernel.mechanisms import CostTable
 from amxmodel.fleet.engine import Exposure
 from amxmodel.inputs.scenario import Scenario
+from amxmodel.kernel.mechanisms import CostTable
 from amxmodel.kernel.vocabulary import MECHS, OVERHEAD_GROUPS, mech_prices
 
 GIB = 2.0**30

@@ -21,13 +21,13 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from amxmodel.inputs import catalog
 from amxmodel.analysis.breakeven import LinearOverhead, host_linear, long_rows
-from amxmodel.kernel.mechanisms import build_cost_table
-from amxmodel.inputs.distributions import Fixed
 from amxmodel.common.errors import InputError, unknown
 from amxmodel.fleet.meanfield import expected_exposure
+from amxmodel.inputs import catalog
+from amxmodel.inputs.distributions import Fixed
 from amxmodel.inputs.scenario import Scenario
+from amxmodel.kernel.mechanisms import build_cost_table
 from amxmodel.kernel.vocabulary import MECH_PRICE
 
 WORKLOAD_FIELDS = ("exits_per_vcpu_s", "exit_share_fastpath", "exit_share_user",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from amxmodel.common.errors import InputError
+
 from . import bcc_kvmexit, kvm_stat, perf_kvm_stat
 from .measure import Measurement
 

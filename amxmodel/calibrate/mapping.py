@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from amxmodel.common.errors import InputError
 from amxmodel.common.datafiles import data_dir
+from amxmodel.common.errors import InputError
 from amxmodel.common.yamlio import load_yaml
 
 KINDS = ("fastpath", "kernel", "user")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from amxmodel.common.errors import InputError
+
 from . import writer
 from .detect import parser_for
 from .mapping import UNATTRIBUTED, ExitMapping, load_mapping

@@ -17,6 +17,7 @@ import statistics
 from dataclasses import dataclass
 
 from amxmodel.common.errors import InputError
+
 from .measure import Measurement
 
 

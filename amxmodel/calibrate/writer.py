@@ -23,7 +23,8 @@ import yaml
 
 from amxmodel.common.atomicio import write_text
 from amxmodel.common.errors import InputError
-from amxmodel.inputs.scenario import WorkloadClass, load_scenario
+from amxmodel.inputs.scenario import load_scenario
+from amxmodel.inputs.workloads import WorkloadClass
 
 CALIBRATED = ("exits_per_vcpu_s", "exit_share_fastpath", "exit_share_user")
 _Z95 = 1.6449  # the 5th and 95th percentiles of a log-normal are median * exp(-/+ 1.645 sigma)

@@ -4,10 +4,10 @@ and the headline fleet, measured in one run (:mod:`amxmodel.runs.bench`)."""
 from __future__ import annotations
 
 import argparse
-
 import json
 
-from amxmodel.plot.textfmt import format_value, sig, wrap
+from amxmodel.common.units import format_value, sig
+from amxmodel.plot.textfmt import wrap
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -19,8 +19,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from amxmodel.runs.bench import measure
     from amxmodel.common.errors import InputError
+    from amxmodel.runs.bench import measure
 
     if args.jobs is not None and args.jobs < 1:
         raise InputError(f"--jobs {args.jobs}: allowed: 1 or more processes")

@@ -15,16 +15,15 @@ error, is kept in the reports folder), 2 on bad input.
 from __future__ import annotations
 
 import argparse
-
 import os
 import sys
 import time
 from pathlib import Path
 
 from amxmodel.common.atomicio import write_text
+from amxmodel.common.datafiles import notebooks_dir
 from amxmodel.common.errors import InputError
 from amxmodel.common.outdirs import check_out_dir
-from amxmodel.common.datafiles import notebooks_dir
 
 MAIN_NOTEBOOK = "01_sync_overhead.ipynb"
 

@@ -18,7 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from amxmodel.inputs.hardware import load_hardware
+    from amxmodel.inputs.scenario import load_hardware
     from amxmodel.kernel.replay import render, replay_file
 
     hardware = load_hardware(args.hardware) if args.hardware else None

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from amxmodel.cli.options import add_scenario_args
-from amxmodel.runs.executors import add_executor_args, executor_args
+from amxmodel.cli.options import add_executor_args, add_scenario_args, executor_args
 from amxmodel.inputs.designs import POLICY_NAMES
+from amxmodel.inputs.modes import MODES
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -17,7 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--policy", action="append", choices=POLICY_NAMES, metavar="NAME",
                    help=f"policy to price (repeatable; default: the scenario's): {', '.join(POLICY_NAMES)}")
     p.add_argument("--seed", type=int, default=None, help="root seed (default: run.seed)")
-    p.add_argument("--mode", choices=["sample", "mean-field"], default=None,
+    p.add_argument("--mode", choices=MODES, default=None,
                    help="sample (default) or mean-field")
     p.add_argument("--from", dest="from_dir", default=None, metavar="RESULT_DIR",
                    help="repeat the run recorded in RESULT_DIR/scenario.yaml (its resolved "
@@ -29,9 +29,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from amxmodel.common.errors import InputError
-    from amxmodel.runs.run import run
     from amxmodel.common.outdirs import check_out_dir
     from amxmodel.plot.runtable import render
+    from amxmodel.runs.run import run
 
     if args.seed is not None and args.seed < 0:
         raise InputError(f"--seed {args.seed}: allowed: 0 or more")

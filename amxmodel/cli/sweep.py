@@ -7,10 +7,9 @@ Exit status 0 when every point has a result, 1 when some failed (listed), 2 on b
 from __future__ import annotations
 
 import argparse
-
 import sys
 
-from amxmodel.runs.executors import add_executor_args, executor_args
+from amxmodel.cli.options import add_executor_args, executor_args
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from amxmodel.common.errors import InputError
 from amxmodel.common.datafiles import PACKAGE_DIR, data_dir
+from amxmodel.common.errors import InputError
 
 
 def protected_dirs() -> dict[str, Path]:

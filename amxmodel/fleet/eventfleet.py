@@ -20,14 +20,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from amxmodel.kernel.mechanisms import BOOT, FIRST_AMX, XFD_AMX
 from amxmodel.fleet.engine import DAY_S, chunk_rng
 from amxmodel.fleet.population import class_table, draw_vms
 from amxmodel.inputs.scenario import Scenario
-from amxmodel.kernel.upstream import mechanism_counts
-from amxmodel.kernel.designs import make_model
-from amxmodel.kernel.vocabulary import MECHS
+from amxmodel.kernel.mechanisms import BOOT, FIRST_AMX
+from amxmodel.kernel.registry import make_model
 from amxmodel.kernel.trace import parse_event
+from amxmodel.kernel.upstream import mechanism_counts
+from amxmodel.kernel.vocabulary import MECHS
+from amxmodel.kernel.xfeatures import XTILEDATA
 
 NON_AMX, AMX_LIVE, AMX_IDLE = 0, 1, 2
 # guest events for a task switch from one kind of task to another (Linux guest semantics:
@@ -36,8 +37,8 @@ TASK_SWITCH = {
     (NON_AMX, AMX_LIVE): [{"event": "guest_wrmsr_xfd", "value": 0}, {"event": "guest_amx"}],
     (NON_AMX, AMX_IDLE): [{"event": "guest_wrmsr_xfd", "value": 0}],
     (AMX_LIVE, NON_AMX): [{"event": "guest_tile_release"},
-                          {"event": "guest_wrmsr_xfd", "value": XFD_AMX}],
-    (AMX_IDLE, NON_AMX): [{"event": "guest_wrmsr_xfd", "value": XFD_AMX}],
+                          {"event": "guest_wrmsr_xfd", "value": XTILEDATA}],
+    (AMX_IDLE, NON_AMX): [{"event": "guest_wrmsr_xfd", "value": XTILEDATA}],
     (AMX_LIVE, AMX_IDLE): [{"event": "guest_tile_release"}],
     (AMX_IDLE, AMX_LIVE): [{"event": "guest_amx"}],
 }

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from amxmodel.inputs import catalog
-from amxmodel.inputs.distributions import quadrature
 from amxmodel.fleet.engine import NE, NJ, NPT, Exposure, diurnal
 from amxmodel.fleet.population import class_table
+from amxmodel.inputs import catalog
+from amxmodel.inputs.distributions import quadrature
 from amxmodel.inputs.scenario import Scenario
 from amxmodel.kernel.vocabulary import POINTS
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from amxmodel.common.errors import InputError, unknown
 from amxmodel.common.datafiles import data_dir
+from amxmodel.common.errors import InputError, unknown
 from amxmodel.common.yamlio import load_yaml
 
 SECTIONS = ("hardware", "workload", "fleet", "run")

@@ -1,26 +1,41 @@
-"""Loading one hardware cost profile on its own (for trace replay and the cost table).
+"""A host cost profile: cycles per mechanism, clock, page and buffer sizes.
 
-A profile is validated where every scenario part is: :func:`amxmodel.inputs.scenario.load_scenario`
-with a ``hardware=`` override. This module only picks the result out, so a profile read
-here and one read as part of a scenario go through the same checks and messages.
+Profiles are YAML files under ``data/hardware/``, checked against the ``hardware``
+section of the catalogue when a scenario is built (:func:`amxmodel.inputs.scenario.build_scenario`);
+:func:`amxmodel.inputs.scenario.load_hardware` reads one on its own.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
-from amxmodel.inputs.scenario import Hardware, load_scenario
+import math
+from dataclasses import dataclass
 
 
-def load_hardware(name_or_path: str | Path = "spr", sets: dict[str, Any] | list[str] | None = None) -> Hardware:
-    """A validated profile by name (``data/hardware/<name>.yaml``) or path.
+@dataclass(frozen=True)
+class Hardware:
+    """A host cost profile: cycles per mechanism, clock, page and buffer sizes."""
 
-    ``sets`` overrides single values: ``{"rdmsr_xfd_cycles": 120}`` or
-    ``["rdmsr_xfd_cycles=120"]``.
-    """
-    if isinstance(sets, dict):
-        overrides: Any = {"hardware": str(name_or_path), **{f"hardware.{k}": v for k, v in sets.items()}}
-    else:
-        overrides = [f"hardware={name_or_path}"] + [f"hardware.{item}" for item in sets or []]
-    return load_scenario(None, overrides).hardware
+    name: str
+    values: dict[str, float | int]
+
+    def __getattr__(self, key: str):
+        try:
+            return self.__dict__["values"][key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+    def pages(self, nbytes: float) -> int:
+        """Pages of a vmalloc'ed buffer of ``nbytes`` (the guard page is not counted)."""
+        return math.ceil(nbytes / self.values["page_size_bytes"])
+
+    @property
+    def default_pages(self) -> int:
+        return self.pages(self.values["fpstate_default_bytes"])
+
+    @property
+    def amx_pages(self) -> int:
+        return self.pages(self.values["fpstate_amx_bytes"])
+
+    @property
+    def realloc_cycles(self) -> float:
+        return self.values["realloc_us"] * 1e-6 * self.values["cpu_hz"]

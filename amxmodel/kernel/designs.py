@@ -24,10 +24,8 @@ means the same VMM under every design.
 
 from __future__ import annotations
 
-from amxmodel.common.errors import unknown
-from amxmodel.inputs.scenario import Hardware
-from amxmodel.inputs.designs import POLICY_NAMES
-from amxmodel.kernel.upstream import HOST_XFD, XTILEDATA, ReferenceModel, Vcpu
+from amxmodel.kernel.upstream import ReferenceModel, Vcpu
+from amxmodel.kernel.xfeatures import HOST_XFD, XTILEDATA
 
 
 class SyncAlways(ReferenceModel):
@@ -299,18 +297,3 @@ class NoAmx(ReferenceModel):
 
     def initial_fps_xfd(self) -> int:
         return HOST_XFD  # no XFD register: the model's cache never changes
-
-
-MODELS: dict[str, type[ReferenceModel]] = {
-    cls.name: cls
-    for cls in (ReferenceModel, SyncAlways, Opt1ExitClear, Opt2SwitchCheck, LazyExitUser,
-                NmFirstUse, Xcr0Alloc, Prealloc, RfcSwitch, NoAmx)
-}
-assert tuple(MODELS) == POLICY_NAMES, "one reference model per policy, in catalogue order"
-
-
-def make_model(policy: str, hardware: Hardware) -> ReferenceModel:
-    """A fresh reference model for ``policy``."""
-    if policy not in MODELS:
-        raise unknown("policy", policy, MODELS)
-    return MODELS[policy](hardware)

@@ -22,10 +22,7 @@ import numpy as np
 
 from amxmodel.inputs.designs import POLICY_NAMES
 from amxmodel.kernel.vocabulary import EXIT_KINDS, MECHS, POINTS, STATES
-
-XFD_AMX = 0x40000  # XFEATURE_MASK_XTILEDATA
-XCR0_LEGACY = 0x2E7  # x87|SSE|AVX|opmask|ZMM_Hi256|Hi16_ZMM (a pre-AMX guest)
-XCR0_AMX = XCR0_LEGACY | 0x60000  # + XTILECFG | XTILEDATA
+from amxmodel.kernel.xfeatures import XCR0_AMX, XCR0_LEGACY, XTILEDATA
 
 # Boot of one vCPU by guest type; the VMM requests permission first when it lists AMX.
 BOOT = {
@@ -34,14 +31,14 @@ BOOT = {
     "S1": [{"event": "perm_request"}, {"event": "create_vcpu"}, {"event": "set_cpuid", "amx": True},
            {"event": "run_enter"}, {"event": "guest_xsetbv", "value": XCR0_LEGACY}],
     "S2": [{"event": "perm_request"}, {"event": "create_vcpu"}, {"event": "set_cpuid", "amx": True},
-           {"event": "run_enter"}, {"event": "guest_wrmsr_xfd", "value": XFD_AMX},
+           {"event": "run_enter"}, {"event": "guest_wrmsr_xfd", "value": XTILEDATA},
            {"event": "guest_xsetbv", "value": XCR0_AMX}],
 }
 # A guest task's first AMX instruction with XFD armed, and the guest #NM handler.
 FIRST_AMX = [{"event": "guest_amx"}, {"event": "guest_rdmsr_xfd_err"},
              {"event": "guest_wrmsr_xfd_err", "value": 0}, {"event": "guest_wrmsr_xfd", "value": 0},
              {"event": "guest_amx"}]
-TO_NON_AMX_TASK = [{"event": "guest_tile_release"}, {"event": "guest_wrmsr_xfd", "value": XFD_AMX}]
+TO_NON_AMX_TASK = [{"event": "guest_tile_release"}, {"event": "guest_wrmsr_xfd", "value": XTILEDATA}]
 TO_AMX_TASK = [{"event": "guest_wrmsr_xfd", "value": 0}, {"event": "guest_amx"}]
 WARM = [{"event": "exit", "kind": "kernel"}]  # one full exit: caches and XFD_ERR settle
 # ... and one fastpath exit, which performs the pending VM-entry: the vCPU is in the guest
@@ -88,7 +85,8 @@ class CostTable:
 
 
 def _counts(policy: str, hardware, events: list[dict]) -> np.ndarray:
-    from amxmodel.kernel.upstream import mechanism_counts, run_events
+    from amxmodel.kernel.registry import run_events
+    from amxmodel.kernel.upstream import mechanism_counts
 
     mech = mechanism_counts(run_events(policy, hardware, events))
     return np.array([mech[m] for m in MECHS], dtype=float)
@@ -110,7 +108,7 @@ def _marginal(policy: str, hardware, prep: list[dict], event: list[dict]) -> np.
 
 
 def _counters(policy: str, hardware, events: list[dict]) -> dict:
-    from amxmodel.kernel.upstream import run_events
+    from amxmodel.kernel.registry import run_events
 
     return run_events(policy, hardware, events)
 

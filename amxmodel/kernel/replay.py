@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from amxmodel.common.errors import InputError
-from amxmodel.inputs.hardware import load_hardware
-from amxmodel.inputs.scenario import Hardware
 from amxmodel.inputs.designs import resolve_policies
-from amxmodel.kernel.designs import make_model
+from amxmodel.inputs.hardware import Hardware
+from amxmodel.inputs.scenario import load_hardware
+from amxmodel.kernel.registry import make_model
 from amxmodel.kernel.trace import Trace, load_trace, parse_trace
 
 TABLE_WIDTH = 100

@@ -32,8 +32,8 @@ from typing import Any
 
 from amxmodel.common.errors import InputError, unknown
 from amxmodel.common.yamlio import load_yaml
+from amxmodel.kernel.xfeatures import XTILEDATA
 
-XTILEDATA = 0x40000  # XFEATURE_MASK_XTILEDATA: the only bit IA32_XFD may hold with AMX
 U64_MAX = (1 << 64) - 1
 MAX_VCPU_ID = 4095  # KVM_MAX_VCPU_IDS - 1 on x86
 

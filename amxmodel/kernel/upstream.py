@@ -16,8 +16,8 @@ X1, E0..E2, N1, N2, N4) and one hook per point where the 2021 designs differ; th
 designs are subclasses in :mod:`amxmodel.kernel.designs`. The model keeps one pCPU
 per vCPU id (its ``xfd_state`` cache survives a vCPU being destroyed and created again,
 as the VMM thread stays on its CPU) and counts what the host executes: MSR accesses,
-exits, checks, tile saves, allocations. :func:`run_events` replays a list of raw events
-for one policy; :mod:`amxmodel.kernel.replay` does it per trace for many policies and prices
+exits, checks, tile saves, allocations. :func:`amxmodel.kernel.registry.run_events` replays a list of raw
+events for one policy; :mod:`amxmodel.kernel.replay` does it per trace for many policies and prices
 the counts with a hardware profile.
 """
 
@@ -27,14 +27,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
-from amxmodel.inputs.scenario import Hardware
+from amxmodel.inputs.hardware import Hardware
+from amxmodel.kernel.trace import GUEST_EVENTS, Event
 from amxmodel.kernel.vocabulary import MECHS, OVERHEAD_GROUPS, mech_prices
-from amxmodel.kernel.trace import GUEST_EVENTS, XTILEDATA, Event, parse_events
-
-HOST_XFD = XTILEDATA  # init_fpstate.xfd on an AMX host: what an ordinary host task runs with
-XTILECFG = 0x20000
-XTILE = XTILECFG | XTILEDATA  # XFEATURE_MASK_XTILE: XCR0 must set both bits or neither
-XCR0_X87 = 0x1
+from amxmodel.kernel.xfeatures import HOST_XFD, XCR0_X87, XTILE, XTILEDATA
 
 
 @dataclass
@@ -550,13 +546,3 @@ class ReferenceModel:
 
     def host_switches(self, count: int) -> None:
         """Cost of ``count`` host context switches that involve no guest fpstate."""
-
-
-def run_events(policy: str, hardware: Hardware, raw_events: list[dict]) -> dict[str, Any]:
-    """Replay raw event mappings for one policy; return the counters with their prices."""
-    from amxmodel.kernel.designs import make_model
-
-    model = make_model(policy, hardware)
-    for ev in parse_events(raw_events):
-        model.apply(ev)
-    return model.result()["counters"]

@@ -16,17 +16,17 @@ from collections.abc import Mapping, Sequence
 import altair as alt
 import pandas as pd
 
+from amxmodel.analysis.breakeven import THRESHOLDS
+from amxmodel.common.units import is_fraction
 from amxmodel.plot.frames import (
     HOST_STATS,
     MECHANISMS,
-    THRESHOLDS,
     Z95,
     check_kind,
     class_table,
     display_unit,
     host_histogram,
     host_quantiles,
-    is_fraction,
     mechanism_table,
     memory_table,
     metric_title,

@@ -24,13 +24,13 @@ import pandas as pd
 import pyarrow as pa
 import vl_convert
 
-from amxmodel.plot.frames import SUMMARY_COLUMNS, available_kinds, check_kind, scenario_header
-from amxmodel.plot.charts import build_chart
 from amxmodel.common.errors import InputError, unknown
 from amxmodel.common.outdirs import check_name, check_out_dir
+from amxmodel.common.yamlio import load_yaml
+from amxmodel.plot.charts import build_chart
+from amxmodel.plot.frames import SUMMARY_COLUMNS, available_kinds, check_kind, scenario_header
 from amxmodel.plot.textchart import chart_text
 from amxmodel.plot.theme import use_theme
-from amxmodel.common.yamlio import load_yaml
 
 FORMATS = ("png", "svg", "txt")
 RESULT_FILES = {

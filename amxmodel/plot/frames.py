@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from amxmodel.common.errors import InputError, unknown
+from amxmodel.common.units import is_fraction
 from amxmodel.inputs.designs import POLICY_NAMES
 
 MECHANISMS = ("rdmsr_xfd", "wrmsr_xfd", "xfd_err", "intercept_exits", "nm_exits",
@@ -29,7 +30,6 @@ MEMORY_METRICS = {"fpstate_bytes_per_vcpu": "resident",
                   "unused_amx_bytes_per_vcpu": "unused AMX"}
 HOST_STATS = ("p50", "p99", "max")
 SUMMARY_COLUMNS = ("scenario", "policy", "metric", "value", "stderr", "unit")
-THRESHOLDS = (0.001, 0.01)
 Z95 = 1.96
 
 
@@ -40,11 +40,6 @@ def policy_order(names: Iterable[str]) -> list[str]:
     """Policies in catalogue order, unknown names after them in first-seen order."""
     seen = list(dict.fromkeys(str(n) for n in names))
     return [p for p in POLICY_NAMES if p in seen] + [n for n in seen if n not in POLICY_NAMES]
-
-
-def is_fraction(metric: str, unit: str = "") -> bool:
-    """Whether a metric is a fraction (shown in percent)."""
-    return str(unit).startswith("fraction") or unit == "1" or "fraction" in metric
 
 
 def display_unit(metric: str, unit: str = "") -> tuple[float, str]:

@@ -15,14 +15,14 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from amxmodel.analysis.breakeven import THRESHOLDS
+from amxmodel.common.units import format_value, is_fraction, sig
 from amxmodel.plot import frames as cd
 from amxmodel.plot.textfmt import (
     RAMP,
     WIDTH,
     fit,
-    format_value,
     header_lines,
-    sig,
     sparkline,
     text_bars,
     text_sweep,
@@ -40,7 +40,7 @@ MECH_SHORT = {"rdmsr_xfd": "rdmsr", "wrmsr_xfd": "wrmsr", "intercept_exits": "in
 
 
 def _unit(df: pd.DataFrame, metric: str) -> str:
-    return cd.metric_unit(df, metric) or ("fraction" if cd.is_fraction(metric) else "")
+    return cd.metric_unit(df, metric) or ("fraction" if is_fraction(metric) else "")
 
 
 def _doc(title: str, metric: str, unit: str, params: str, *blocks: str) -> str:
@@ -152,11 +152,11 @@ def _crossing(x: np.ndarray, v: np.ndarray, level: float) -> str:
 
 def _sweep(frames: Mapping, params: str, param: str | None = None,
            metric: str = "overhead_fraction", log: bool = True,
-           thresholds: Sequence[float] = cd.THRESHOLDS, facet: str | None = None) -> str:
+           thresholds: Sequence[float] = THRESHOLDS, facet: str | None = None) -> str:
     t, param, facet = cd.sweep_table(frames["sweep"], param or frames.get("sweep_param"),
                                      metric, facet)
     unit = _unit(frames["sweep"], metric)
-    levels = thresholds if cd.is_fraction(metric, unit) else ()
+    levels = thresholds if is_fraction(metric, unit) else ()
     span = value_span(t["value"], log)
     blocks, tables = [], {None: {}, **{level: {} for level in levels}}
     for panel in list(dict.fromkeys(t[facet])) if facet else [None]:

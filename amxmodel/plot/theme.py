@@ -17,8 +17,8 @@ from contextlib import contextmanager
 
 import altair as alt
 
-from amxmodel.plot.frames import policy_order
 from amxmodel.inputs.designs import POLICY_NAMES
+from amxmodel.plot.frames import policy_order
 
 THEME_NAME = "amxmodel"
 FONT = "DejaVu Sans, Liberation Sans, Helvetica, Arial, sans-serif"

@@ -36,13 +36,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from amxmodel.kernel.mechanisms import build_cost_table
+from amxmodel.analysis.metrics import mechanism_counts
 from amxmodel.fleet.engine import Chunk, chunk_bounds, chunk_rng, diurnal
 from amxmodel.fleet.eventfleet import EventFleet
-from amxmodel.runs.executors import default_jobs, map_ordered
 from amxmodel.fleet.population import class_table, draw_vms
-from amxmodel.analysis.metrics import mechanism_counts
 from amxmodel.inputs.scenario import Scenario, load_scenario
+from amxmodel.kernel.mechanisms import build_cost_table
+from amxmodel.runs.execution import map_ordered
+from amxmodel.runs.executors import default_jobs
 
 ARRIVAL_VARIATES = 10  # random numbers per arriving VM in the baseline (class, 3 flags, 6 rates)
 # Targets of issue 6 on the full sizes: key -> (bound, "min" or "max")

@@ -16,15 +16,13 @@ bar over items on a terminal.
   whatever the engine's speed or the machine's.
 - :class:`amxmodel.runs.daskexec.Dask`: a ``dask.distributed`` cluster (optional dependency).
 
-:func:`make_executor` chooses one from the command-line flags (``--jobs``,
-``--scheduler``, ``--dask-local``); :func:`using` passes a caller's executor through or
-makes one. Executors are context managers (a ``Dask`` executor connects on entry and
+:func:`amxmodel.runs.execution.make_executor` chooses one from the command-line flags
+(``--jobs``, ``--scheduler``, ``--dask-local``). Executors are context managers (a ``Dask`` executor connects on entry and
 closes what it opened on exit).
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import multiprocessing as mp
 import os
@@ -33,13 +31,10 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tqdm.auto import tqdm
-
-from amxmodel.common.errors import InputError
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -169,66 +164,3 @@ class Auto(BaseExecutor):
         workers = min(self.jobs, len(rest))
         pooled = workers > 1 and self.pool_start_s + serial_s / workers < serial_s
         return head + (ProcessPool(workers) if pooled else InProcess())._map(fn, rest, desc, bar)
-
-
-def make_executor(jobs: int | None = None, scheduler: str | None = None,
-                  dask_local: int | None = None) -> Executor:
-    """The executor the flags ask for (not yet entered): ``scheduler`` -> dask there,
-    ``dask_local`` -> a dask LocalCluster of that many processes, else ``jobs`` local
-    processes (1: in this process; None: :class:`Auto` over all cores). Bad values raise
-    InputError."""
-    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
-        raise InputError(f"--jobs {jobs}: allowed: 1 or more processes")
-    if dask_local is not None and (isinstance(dask_local, bool) or not isinstance(dask_local, int)
-                                   or dask_local < 1):
-        raise InputError(f"--dask-local {dask_local}: allowed: 1 or more worker processes")
-    if scheduler is not None and (not isinstance(scheduler, str) or not scheduler.strip()
-                                  or any(c.isspace() for c in scheduler)):
-        raise InputError(f"--scheduler {scheduler!r}: allowed: a dask scheduler address "
-                         "such as tcp://host:8786")
-    if scheduler is not None or dask_local is not None:
-        if scheduler is not None and dask_local is not None:
-            raise InputError("--scheduler, --dask-local: give one (a cluster to use or a local "
-                             "one to start)")
-        if jobs not in (None, 1):
-            raise InputError(f"--jobs {jobs}: not with --scheduler or --dask-local (the dask "
-                             "workers run the tasks)")
-        from amxmodel.runs.daskexec import Dask, require_distributed
-
-        require_distributed()
-        return Dask(scheduler=scheduler, local_workers=dask_local)
-    if jobs is None:
-        return Auto(default_jobs()) if default_jobs() > 1 else InProcess()
-    return InProcess() if jobs == 1 else ProcessPool(jobs)
-
-
-def using(executor: Executor | None = None, jobs: int | None = None, scheduler: str | None = None,
-          dask_local: int | None = None) -> AbstractContextManager[Executor]:
-    """``executor`` as it is (its owner closes it), else a new one from the flags."""
-    if executor is not None:
-        return contextlib.nullcontext(executor)
-    return make_executor(jobs, scheduler, dask_local)
-
-
-def add_executor_args(p: argparse.ArgumentParser, unit: str) -> None:
-    """The flags that say where ``unit`` run: ``--jobs``, ``--scheduler``, ``--dask-local``."""
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--jobs", type=int, default=None, metavar="N",
-                   help=f"local processes over {unit} (default: all cores, when the time of "
-                        "the first one says a pool pays for starting; else this process)")
-    g.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                   help=f"run the {unit} on the dask cluster at ADDRESS, e.g. tcp://host:8786 "
-                        f"({CLUSTER_EXTRA})")
-    g.add_argument("--dask-local", type=int, default=None, metavar="N",
-                   help=f"run the {unit} on a dask LocalCluster of N worker processes")
-
-
-def executor_args(args: argparse.Namespace) -> dict[str, Any]:
-    """The parsed flags of :func:`add_executor_args` as keyword arguments of ``using``."""
-    return {"jobs": args.jobs, "scheduler": args.scheduler, "dask_local": args.dask_local}
-
-
-def map_ordered(fn: Callable[[Any], Any], items: Iterable[Any], jobs: int = 1,
-                desc: str = "", progress: bool | None = None) -> list[Any]:
-    """``[fn(x) for x in items]`` in this process (``jobs=1``) or ``jobs`` local processes."""
-    return make_executor(max(jobs, 1)).map_ordered(fn, items, desc, progress)

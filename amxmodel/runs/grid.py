@@ -30,18 +30,21 @@ import copy
 import hashlib
 import itertools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import yaml
 
-from amxmodel.inputs import catalog
 from amxmodel.common.errors import InputError, unknown
-from amxmodel.runs.run import MODES
-from amxmodel.inputs.scenario import Scenario, apply_overrides, build_scenario, scenario_raw
 from amxmodel.common.yamlio import load_yaml
+from amxmodel.inputs import catalog
+from amxmodel.inputs.modes import check_mode
+from amxmodel.inputs.overrides import apply_overrides
+from amxmodel.inputs.scenario import Scenario, build_scenario, scenario_raw
 
 TOP_KEYS = ("help", "scenario", "notebook", "mode", "set", "grid", "points", "seeds", "seed")
 SEED_KEYS = ("run.seed", "seed")
@@ -81,6 +84,21 @@ class Grid:
                            for p in self.points]}
 
 
+@dataclass(frozen=True)
+class PointTask:
+    """Everything one point needs, picklable for a worker process."""
+
+    point: Point
+    scenario: str
+    sets: tuple[str, ...]
+    mode: str
+    out_dir: Path
+    notebook: Path | None
+    columns: dict[str, str]
+    seed_dtype: str
+    run_point: Callable[[PointTask], pd.DataFrame]
+
+
 def format_override(key: str, value: Any) -> str:
     """``key=value`` with the value in YAML flow style, so the override parser reads it back."""
     text = yaml.safe_dump(value, default_flow_style=True, width=1 << 30).strip()
@@ -115,8 +133,7 @@ def load_grid(src: str | Path | dict, base_dir: str | Path | None = None) -> Gri
         if key not in TOP_KEYS:
             raise unknown("grid file key", key, TOP_KEYS, where)
     mode = raw.get("mode", "sample")
-    if mode not in MODES:
-        raise unknown("mode", mode, MODES, f"{where}: mode")
+    check_mode(mode, f"{where}: mode")
     scenario = _scenario_ref(raw.get("scenario", "default"), base, where)
     fixed = _fixed_sets(raw.get("set"), f"{where}: set")
     combos, swept = _combos(raw, where)

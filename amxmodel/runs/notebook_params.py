@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 from amxmodel.common.atomicio import write_parquet
-from amxmodel.common.errors import InputError, unknown
+from amxmodel.common.errors import InputError
 
 
 def save_summary(res: Any, results_path: str | Path | None) -> Path | None:
@@ -45,15 +45,14 @@ def check_parameters(scenario: Any, sets: Any, mode: str = "sample", seed: Any =
 
     Raises InputError at once for a bad mode, seed or override, naming the allowed values.
     """
-    from amxmodel.runs.run import MODES
+    from amxmodel.inputs.modes import check_mode
     from amxmodel.inputs.scenario import load_scenario
 
     if isinstance(sets, str) or not isinstance(sets, (list, tuple)) \
             or not all(isinstance(s, str) for s in sets):
         raise InputError(f"sets: expected a list of 'key=value' strings, got {sets!r}; with "
                          "papermill: -y 'sets: [hardware.rdmsr_xfd_cycles=100]'")
-    if mode not in MODES:
-        raise unknown("mode", mode, MODES, "mode")
+    check_mode(mode)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise InputError(f"seed: expected a whole number >= 0, got {seed!r}")
     seeded = [] if seed is None else [f"run.seed={seed}"]

@@ -25,7 +25,7 @@ from amxmodel.common.atomicio import TMP_MARK
 from amxmodel.common.errors import InputError
 
 if TYPE_CHECKING:
-    from amxmodel.runs.sweep import PointTask
+    from amxmodel.runs.grid import PointTask
 
 PARAMETERS = ("scenario", "sets", "mode", "seed", "results_path", "out_dir")
 KERNEL_NAME = "python3"

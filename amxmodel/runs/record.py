@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from amxmodel.common.errors import InputError
-from amxmodel.inputs.scenario import Scenario, build_scenario
 from amxmodel.common.yamlio import load_yaml
+from amxmodel.inputs.modes import check_mode
+from amxmodel.inputs.scenario import Scenario, build_scenario
 
 RECORD_FILE = "scenario.yaml"
 
@@ -31,8 +32,6 @@ class RunRecord:
 
 def load_record(result_dir: str | Path) -> RunRecord:
     """Read ``result_dir/scenario.yaml`` into a :class:`RunRecord`; bad records raise InputError."""
-    from amxmodel.runs.run import MODES
-
     path = Path(result_dir) / RECORD_FILE
     if not Path(result_dir).is_dir():
         raise InputError(f"--from {result_dir}: no such folder; expected one written by "
@@ -41,8 +40,7 @@ def load_record(result_dir: str | Path) -> RunRecord:
     if not isinstance(rec, dict):
         raise InputError(f"{path}: expected a mapping with scenario, mode, seed")
     mode, seed = rec.get("mode"), rec.get("seed")
-    if mode not in MODES:
-        raise InputError(f"{path}: mode {mode!r}; allowed: {', '.join(MODES)}")
+    check_mode(mode, f"{path}: mode")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise InputError(f"{path}: seed {seed!r}; allowed: a whole number >= 0")
     raw = rec.get("scenario")

@@ -25,20 +25,19 @@ import pandas as pd
 import yaml
 
 from amxmodel import __version__
-from amxmodel.kernel.mechanisms import CostTable, build_cost_table
+from amxmodel.analysis.metrics import summarize
+from amxmodel.common.datafiles import git_commit
+from amxmodel.common.outdirs import check_out_dir
 from amxmodel.fleet.engine import Exposure, chunk_bounds, run_chunk
-from amxmodel.common.errors import InputError
-from amxmodel.runs.executors import Executor, using
-from amxmodel.fleet.population import class_table
 from amxmodel.fleet.footprint import check_fits
 from amxmodel.fleet.meanfield import expected_exposure
-from amxmodel.analysis.metrics import summarize
-from amxmodel.common.outdirs import check_out_dir
+from amxmodel.fleet.population import class_table
+from amxmodel.inputs.modes import check_mode
 from amxmodel.inputs.scenario import Scenario, load_scenario
-from amxmodel.common.datafiles import git_commit
+from amxmodel.kernel.mechanisms import CostTable, build_cost_table
 from amxmodel.kernel.vocabulary import MECHS
-
-MODES = ("sample", "mean-field")
+from amxmodel.runs.execution import using
+from amxmodel.runs.executors import Executor
 
 
 @dataclass
@@ -133,8 +132,7 @@ def run(scenario: str | Path | dict | Scenario | None = None, sets=None, mode: s
     LocalCluster of ``dask_local`` processes, or on an open ``executor``; the frames are the
     same.
     """
-    if mode not in MODES:
-        raise InputError(f"mode: unknown mode '{mode}'; allowed: {', '.join(MODES)}")
+    check_mode(mode)
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario, sets)
     if isinstance(scenario, Scenario) and sets:
         sc = sc.with_overrides(sets)

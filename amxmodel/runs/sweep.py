@@ -43,26 +43,12 @@ import yaml
 from amxmodel import __version__
 from amxmodel.common.atomicio import remove_stale_temps, write_parquet, write_text
 from amxmodel.common.errors import InputError
-from amxmodel.runs.executors import Executor, using
 from amxmodel.common.outdirs import check_out_dir
-from amxmodel.runs.grid import Grid, Point, canonical, describe, load_grid
+from amxmodel.runs.execution import using
+from amxmodel.runs.executors import Executor
+from amxmodel.runs.grid import Grid, PointTask, canonical, describe, load_grid
 
 SUBDIRS = ("points", "failed", "notebooks")
-
-
-@dataclass(frozen=True)
-class PointTask:
-    """Everything one point needs, picklable for a worker process."""
-
-    point: Point
-    scenario: str
-    sets: tuple[str, ...]
-    mode: str
-    out_dir: Path
-    notebook: Path | None
-    columns: dict[str, str]
-    seed_dtype: str
-    run_point: Callable[[PointTask], pd.DataFrame]
 
 
 @dataclass

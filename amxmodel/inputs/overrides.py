@@ -1,0 +1,114 @@
+"""Overrides: dotted ``key=value`` changes applied to raw scenario data.
+
+They are the same in a scenario's ``set:`` mapping, on the command line (``--set``), in a
+notebook's ``sets`` and in a sweep grid:
+
+- ``hardware=spr-pessimistic``, ``fleet=default``: swap a whole part;
+- ``workload=web`` or ``workload=path/to/class.yaml``: a fleet of one workload class;
+- ``hardware.rdmsr_xfd_cycles=120``, ``fleet.hosts=50``, ``run.steps=10``;
+- ``mix.web=0.5``: a workload share (the mix is normalized);
+- ``workloads.web.exits_per_vcpu_s=800`` (a fixed value) or
+  ``workloads.web.exits_per_vcpu_s.median=800`` (one parameter of the distribution);
+  ``workloads.*.p_uses_amx=0.1`` for every class of the mix;
+- ``policies=upstream,sync-always``;
+- a bare name (``rdmsr_xfd_cycles=120``) when it is unique across hardware, fleet and run.
+
+Single values are checked against the catalogue where they are given, so an error names
+the override; the whole scenario is validated afterwards by
+:func:`amxmodel.inputs.scenario.build_scenario`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from amxmodel.common.errors import InputError, closest, unknown
+from amxmodel.common.yamlio import parse_scalar
+from amxmodel.inputs import catalog
+from amxmodel.inputs.designs import resolve_policies
+from amxmodel.inputs.parts import load_part, load_workloads
+from amxmodel.inputs.workloads import check_share
+
+
+def override_pairs(sets) -> list[tuple[str, Any]]:
+    if isinstance(sets, dict):
+        return list(sets.items())
+    out = []
+    for item in sets:
+        if "=" not in item:
+            raise InputError(f"--set {item!r}: expected key=value, e.g. hardware.rdmsr_xfd_cycles=100")
+        key, value = item.split("=", 1)
+        out.append((key.strip(), parse_scalar(value)))
+    return out
+
+
+def apply_overrides(raw: dict[str, Any], sets, where: str = "--set") -> None:
+    """Apply dotted-key overrides to raw scenario data in place (parts first, then fields)."""
+    pairs = override_pairs(sets)
+    parts = [p for p in pairs if p[0] in ("hardware", "fleet", "workload")]
+    for key, value in parts + [p for p in pairs if p not in parts]:
+        _apply_one(raw, key, value, f"{where} {key}")
+
+
+def _apply_one(raw, key: str, value, where: str) -> None:
+    head, _, rest = key.partition(".")
+    if key == "hardware":
+        raw["hardware"] = load_part("hardware", value)
+    elif key == "fleet":
+        raw["fleet"] = load_part("fleets", value)
+        raw["workloads"] = {}
+        load_workloads(raw)
+    elif key == "workload":
+        part = load_part("workloads", value)
+        name = part.get("name", str(value))
+        raw["workloads"] = {name: part}
+        raw["fleet"]["mix"] = {name: 1.0}
+    elif key == "policies":
+        raw["policies"] = resolve_policies(value, where)  # checked here: the error names the --set
+    elif head in ("hardware", "fleet", "run") and rest:
+        specs = catalog.section(head)
+        if rest not in specs:
+            raise unknown(f"{head} parameter", rest, specs, where)
+        value = specs[rest].check(value, where)
+        target = raw["run"] if head == "run" else raw[head].setdefault("values", {})
+        target[rest] = value
+    elif head == "mix" and rest:
+        check_share(rest, value, where)
+        raw["fleet"].setdefault("mix", {})[rest] = value
+        load_workloads(raw)
+    elif head == "workloads" and rest:
+        cls, _, fkey = rest.partition(".")
+        targets = list(raw["workloads"]) if cls == "*" else [cls]
+        for t in targets:
+            if t not in raw["workloads"]:
+                raise unknown("workload class in the mix", t, raw["workloads"], where)
+            _set_workload_field(raw["workloads"][t], fkey, value, where)
+    elif not rest:
+        owners = [s for s in ("hardware", "fleet", "run") if key in catalog.section(s)]
+        if len(owners) != 1:
+            bare = [n for s in ("hardware", "fleet", "run") for n in catalog.section(s)]
+            raise InputError(
+                f"{where}: unknown parameter '{key}'{closest(key, bare)}; allowed: a name listed "
+                "by 'amxmodel params', or hardware=, fleet=, workload=, policies=, mix.<class>=, "
+                "workloads.<class>.<field>=")
+        _apply_one(raw, f"{owners[0]}.{key}", value, where)
+    else:
+        raise unknown("override section", head,
+                      ["hardware", "fleet", "run", "mix", "workloads", "workload", "policies"], where)
+
+
+def _set_workload_field(part: dict, fkey: str, value, where: str) -> None:
+    name, _, sub = fkey.partition(".")
+    specs = catalog.section("workload")
+    if name not in specs:
+        raise unknown("workload field", name, specs, where)
+    part.setdefault("_set", {})[name] = where  # errors in this field name the override
+    fields = part.setdefault("fields", {})
+    entry = fields.setdefault(name, {})
+    if not sub:
+        entry["value"] = value
+        return
+    current = entry.get("value")
+    if not isinstance(current, dict):
+        raise InputError(f"{where}: '{name}' is a fixed value, set it directly (no '.{sub}')")
+    current[sub] = value

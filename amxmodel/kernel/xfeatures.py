@@ -1,0 +1,15 @@
+"""XSAVE feature bits and register values the kernel model uses, each defined once.
+
+Names follow ``arch/x86/include/asm/fpu/types.h`` (``XFEATURE_MASK_*``). IA32_XFD (MSR
+0x1C4) and IA32_XFD_ERR (0x1C5) hold bits of the same masks; with AMX the only
+XFD-capable feature is XTILEDATA (component 18). XTILECFG (component 17) is not
+XFD-capable, but XCR0 must enable both tile components or neither.
+"""
+
+XTILECFG = 0x20000  # XFEATURE_MASK_XTILE_CFG, component 17 (64 bytes, not dynamic)
+XTILEDATA = 0x40000  # XFEATURE_MASK_XTILE_DATA, component 18: the only bit IA32_XFD may hold
+XTILE = XTILECFG | XTILEDATA  # XFEATURE_MASK_XTILE: XCR0 sets both bits or neither
+XCR0_X87 = 0x1  # XFEATURE_MASK_FP: always set in XCR0
+XCR0_LEGACY = 0x2E7  # x87|SSE|AVX|opmask|ZMM_Hi256|Hi16_ZMM: a pre-AMX guest's XCR0
+XCR0_AMX = XCR0_LEGACY | XTILE  # the same guest with AMX enabled
+HOST_XFD = XTILEDATA  # init_fpstate.xfd on an AMX host: what an ordinary host task runs with
