@@ -30,6 +30,7 @@ from amxmodel.plot import files as export
 from amxmodel.plot import frames as chartdata
 from amxmodel.plot.textfmt import WIDTH, text_bars, text_sweep, text_table
 from amxmodel.plot.theme import POLICY_COLORS, policy_scale, register_theme, use_theme
+from amxmodel.runs.caption import scenario_header
 
 RUN_KINDS = ("overhead", "mechanisms", "hosts", "host_histogram", "memory", "by_class")
 HEADER = "scenario default, seed 20211116, rdmsr_xfd=50 cyc, wrmsr_xfd=200 cyc"
@@ -238,13 +239,13 @@ def test_by_class_text_uses_the_per_vcpu_metric(exported):
      "hardware": {"rdmsr_xfd_cycles": 50, "wrmsr_xfd_cycles": 200}},
 ])
 def test_scenario_header_reads_dotted_bare_or_nested_keys(meta):
-    assert chartdata.scenario_header(meta) == HEADER
+    assert scenario_header(meta) == HEADER
 
 
 def test_scenario_header_tolerates_missing_keys():
-    assert chartdata.scenario_header(None) == "scenario unnamed"
+    assert scenario_header(None) == "scenario unnamed"
     meta = {"name": "x", "mode": "mean-field"}
-    assert chartdata.scenario_header(meta) == "scenario x, mean-field"
+    assert scenario_header(meta) == "scenario x, mean-field"
 
 
 def test_export_from_frames_includes_sweep_and_tornado(tmp_path, frames):

@@ -7,6 +7,7 @@ the same overrides, and repricing RDMSR moves exactly the RDMSR share of the ove
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -62,6 +63,20 @@ def test_committed_without_outputs_with_kernelspec_and_language(path):
         assert cell.outputs == [] and cell.execution_count is None
     assert nb.metadata["kernelspec"]["name"] == "python3"
     assert nb.metadata["language_info"]["name"] == "python"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebooks_import_only_the_public_api(path):
+    """``import amxmodel as amx`` and ``from amxmodel import plot``: no module reaching inside."""
+    seen = set()
+    for cell in code_cells(nbformat.read(path, as_version=4)):
+        for node in ast.walk(ast.parse(cell.source)):
+            if isinstance(node, ast.Import):
+                seen |= {a.name for a in node.names if a.name.startswith("amxmodel")}
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("amxmodel"):
+                seen |= {f"{node.module}:{a.name}" for a in node.names}
+    assert seen <= {"amxmodel", "amxmodel:plot"}, seen
+    assert "amxmodel" in seen
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

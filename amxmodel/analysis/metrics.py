@@ -168,3 +168,10 @@ def class_frame(sc: Scenario, exp: Exposure, table: CostTable, prices: np.ndarra
                 rows.append({"policy": pol, "workload": cname, "metric": metric,
                              "value": float(value), "unit": unit})
     return pd.DataFrame(rows)
+
+
+def wide(summary: pd.DataFrame) -> pd.DataFrame:
+    """One row per policy (in run order), one column per metric."""
+    order = list(dict.fromkeys(summary["policy"]))
+    w = summary.pivot_table(index="policy", columns="metric", values="value", aggfunc="first")
+    return w.reindex(order)

@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from amxmodel.common.datafiles import data_dir
 from amxmodel.common.errors import InputError
 from amxmodel.inputs.designs import resolve_policies
 from amxmodel.inputs.hardware import Hardware
@@ -51,6 +52,25 @@ def replay_trace(trace: Trace | dict, policies=None, hardware: Hardware | None =
 def replay_file(path: str | Path, policies=None, hardware: Hardware | None = None) -> list[dict[str, Any]]:
     """Load, check and replay a trace file."""
     return replay_trace(load_trace(path), policies, hardware)
+
+
+def replay(trace: str | Path | dict | Trace, policies=None,
+           hardware: str | Hardware | None = None) -> list[dict[str, Any]]:
+    """Replay a trace under ``policies`` (default: all): one result per policy with its
+    counters and their price.
+
+    ``trace`` is a file, the name of a shipped trace (``amx_test`` for
+    ``data/traces/amx_test.yaml``), a raw mapping or a checked :class:`Trace`; ``hardware``
+    a profile name or file, or a loaded profile (default: the trace's, else ``spr``).
+    """
+    if isinstance(hardware, (str, Path)):
+        hardware = load_hardware(hardware)
+    if isinstance(trace, (str, Path)):
+        path = Path(trace)
+        if not path.exists() and path.suffix == "" and "/" not in str(trace):
+            path = data_dir() / "traces" / f"{trace}.yaml"
+        return replay_file(path, policies, hardware)
+    return replay_trace(trace, policies, hardware)
 
 
 def _cell(value: Any) -> str:

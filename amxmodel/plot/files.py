@@ -28,9 +28,10 @@ from amxmodel.common.errors import InputError, unknown
 from amxmodel.common.outdirs import check_name, check_out_dir
 from amxmodel.common.yamlio import load_yaml
 from amxmodel.plot.charts import build_chart
-from amxmodel.plot.frames import SUMMARY_COLUMNS, available_kinds, check_kind, scenario_header
+from amxmodel.plot.frames import SUMMARY_COLUMNS, available_kinds, check_kind
 from amxmodel.plot.textchart import chart_text
 from amxmodel.plot.theme import use_theme
+from amxmodel.runs.caption import scenario_header
 
 FORMATS = ("png", "svg", "txt")
 RESULT_FILES = {

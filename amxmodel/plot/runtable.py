@@ -7,6 +7,8 @@ import math
 
 import pandas as pd
 
+from amxmodel.analysis.metrics import wide
+
 # (metric, column title, scale, format) for the text table
 COLUMNS = [
     ("overhead_fraction", "ovh %", 100, "{:.4f}"),
@@ -23,13 +25,6 @@ COLUMNS = [
 JSON_KEYS = ["overhead_fraction", "overhead_fraction_p99", "extra_exits_per_vcpu_s",
              "rdmsr_xfd_per_vcpu_s", "reallocs_per_host_hour", "realloc_failures",
              "fpstate_bytes_per_vcpu", "fleet_fpstate_gib", "unused_amx_bytes_fraction", "vcpu_steps"]
-
-
-def wide(summary: pd.DataFrame) -> pd.DataFrame:
-    """One row per policy (in run order), one column per metric."""
-    order = list(dict.fromkeys(summary["policy"]))
-    w = summary.pivot_table(index="policy", columns="metric", values="value", aggfunc="first")
-    return w.reindex(order)
 
 
 def _fmt(v: float, fmt: str, scale: float) -> str:

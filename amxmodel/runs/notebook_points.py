@@ -7,7 +7,7 @@ guess types from how values look, names the kernel (``python3``) instead of trus
 notebook's metadata, and gives kernels a longer start timeout than papermill's 60 s
 because many start at once. Kernels talk over IPC sockets rather than local TCP ports
 (no open ports, no "running over TCP without encryption" warning per point). The notebook hands its summary back with
-:func:`amxmodel.runs.notebook_params.save_summary`; the executed notebook is kept, failed or not.
+:func:`amxmodel.save_summary`; the executed notebook is kept, failed or not.
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def run_notebook_point(task: PointTask) -> pd.DataFrame:
         execute_notebook(task.notebook, tmp_nb, notebook_parameters(task, results))
         if not results.exists():
             raise RuntimeError(f"{task.notebook.name} did not write its summary to results_path; "
-                               "it should call amxmodel.runs.notebook_params.save_summary(res, results_path)")
+                               "it should call amxmodel.save_summary(res, results_path)")
         return pd.read_parquet(results)
     finally:
         if tmp_nb.exists():  # kept whole, failed or not, for inspection

@@ -25,7 +25,7 @@ import pandas as pd
 import yaml
 
 from amxmodel import __version__
-from amxmodel.analysis.metrics import summarize
+from amxmodel.analysis.metrics import summarize, wide
 from amxmodel.common.datafiles import git_commit
 from amxmodel.common.outdirs import check_out_dir
 from amxmodel.fleet.engine import Exposure, chunk_bounds, run_chunk
@@ -36,6 +36,7 @@ from amxmodel.inputs.modes import check_mode
 from amxmodel.inputs.scenario import Scenario, load_scenario
 from amxmodel.kernel.mechanisms import CostTable, build_cost_table
 from amxmodel.kernel.vocabulary import MECHS
+from amxmodel.runs.caption import scenario_header
 from amxmodel.runs.execution import using
 from amxmodel.runs.executors import Executor
 
@@ -58,6 +59,26 @@ class Results:
         """One metric by policy."""
         df = self.summary[self.summary.metric == name]
         return df.set_index("policy")["value"]
+
+    @property
+    def header(self) -> str:
+        """The caption of every table and chart of this run (scenario, mode, seed, prices)."""
+        return scenario_header(self.record)
+
+    @property
+    def units(self) -> dict[str, str]:
+        """The unit of each metric of :attr:`summary`."""
+        return dict(zip(self.summary["metric"], self.summary["unit"], strict=False))
+
+    @property
+    def frames(self) -> dict:
+        """The frames charts are drawn from, with the run record under ``scenario``."""
+        return {"summary": self.summary, "hosts": self.hosts, "by_class": self.by_class,
+                "scenario": self.record}
+
+    def wide(self) -> pd.DataFrame:
+        """One row per policy, one column per metric."""
+        return wide(self.summary)
 
     def save(self, out_dir: str | Path) -> Path:
         """Write frames and the scenario record to ``out_dir``, replacing it atomically."""

@@ -30,9 +30,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import tempfile
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -233,3 +234,18 @@ def _failure_line(out: Path, pid: str) -> str:
         return _one_line(json.loads((out / "failed" / f"{pid}.json").read_text()))
     except (OSError, ValueError):
         return "failed (unreadable failure record)"
+
+
+def sweep(grid: Mapping | str | Path, sweep_dir: str | Path | None = None) -> pd.DataFrame:
+    """Run a sweep grid (see :mod:`amxmodel.runs.grid`) and return every point's summary.
+
+    ``sweep_dir`` keeps the results, and a second call only runs the missing points; when
+    empty, a temporary folder is used. A failed point raises InputError with its message.
+    """
+    with tempfile.TemporaryDirectory(prefix="amxmodel-sweep-") as tmp:
+        outcome = run_sweep(grid, sweep_dir or tmp, progress=False)
+        failures = {**outcome.failed_before, **outcome.failed}
+        if failures:
+            pid, line = next(iter(failures.items()))
+            raise InputError(f"sweep: {len(failures)} point(s) failed, e.g. {pid}: {line}")
+        return read_points(outcome.out_dir)
