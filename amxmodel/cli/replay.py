@@ -9,7 +9,8 @@ from amxmodel.inputs.designs import POLICY_NAMES
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``amxmodel replay``."""
-    p.add_argument("trace", help="trace YAML file (see data/traces/)")
+    p.add_argument("trace", help="trace YAML file, or the name of a shipped trace (amx_test, "
+                                 "linux-guest-boot-never-uses-amx, ...: see data/traces/)")
     p.add_argument("--policy", action="append", choices=POLICY_NAMES, metavar="NAME",
                    help=f"policy to price (repeatable; default all): {', '.join(POLICY_NAMES)}")
     p.add_argument("--hardware", default=None,
@@ -18,10 +19,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from amxmodel.inputs.scenario import load_hardware
-    from amxmodel.kernel.replay import render, replay_file
+    from amxmodel.kernel.replay import render, replay
 
-    hardware = load_hardware(args.hardware) if args.hardware else None
-    results = replay_file(args.trace, policies=args.policy, hardware=hardware)
+    results = replay(args.trace, policies=args.policy, hardware=args.hardware)
     print(render(results, args.format))
     return 0
