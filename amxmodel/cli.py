@@ -69,6 +69,7 @@ COMMAND_MODULES = (
     "amxmodel.calibratecli",
     "amxmodel.maincli",
     "amxmodel.benchcli",
+    "amxmodel.probecli",
 )
 
 

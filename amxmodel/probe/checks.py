@@ -105,7 +105,10 @@ def kernel_perm_early() -> dict:
                                                         kvm.XFEATURE_XTILEDATA))
     res["set_cpuid_amx"] = _try(lambda: v.set_cpuid(amx_cpuid(entries)))
     res["xsave2_after_cpuid"] = vm.check_extension(kvm.KVM_CAP_XSAVE2)
-    res["get_xsave2"] = _try(lambda: v.get_xsave2(res["xsave2_after_cpuid"]))
+    try:
+        res["get_xsave2_bytes"] = v.get_xsave2()
+    except kvm.KvmError as exc:
+        res["get_xsave2_bytes"] = _err(exc)
     res["set_msrs_xfd_armed"] = v.set_msr(kvm.MSR_IA32_XFD, kvm.XTILEDATA)
     res["xfd_after_set_msrs"] = v.get_msr(kvm.MSR_IA32_XFD)
     return res
@@ -247,7 +250,15 @@ def compare(model: dict, obs: dict) -> list[dict]:
                          o["xsave2_before"], "model: domain page section 4 sizes (SPR)"))
         rows.append(_row("KVM_CAP_XSAVE2 after the permission", model["xsave2_after"],
                          o["xsave2_after"], "model: 11008 where KVM offers XTILEDATA, else 4096"))
-        rows.append(_row("KVM_GET_XSAVE2 with that size", "0", o["get_xsave2"]))
+        wrote = o["get_xsave2_bytes"]
+        rows.append(_row("KVM_GET_XSAVE2 bytes written (CPUID with XTILEDATA)",
+                         o["xsave2_after_cpuid"], wrote,
+                         "model: the API contract, KVM_GET_XSAVE2 fills the KVM_CAP_XSAVE2 "
+                         "size (Documentation/virt/kvm/api.rst)" + (
+                             "; the kernel wrote more than it announced: a VMM that allocates "
+                             "KVM_CAP_XSAVE2 bytes gets its heap overwritten"
+                             if isinstance(wrote, int) and wrote > o["xsave2_after_cpuid"]
+                             else "")))
         armed = "accepted" if o["set_msrs_xfd_armed"] == 1 else "refused"
         note = ""
         if armed != model["set_msrs_xfd_armed"]:

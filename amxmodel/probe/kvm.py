@@ -350,11 +350,16 @@ class Vcpu:
         n = ioctl(self.fd, KVM_GET_MSRS, buf, what="KVM_GET_MSRS")
         return buf.entries[0].data if n == 1 else None
 
-    def get_xsave2(self, size: int) -> int:
-        """KVM_GET_XSAVE2 into a buffer of ``size`` bytes; returns the size used."""
-        buf = (ctypes.c_uint8 * max(size, 4096))()
+    def get_xsave2(self, room: int = 1 << 16) -> int:
+        """KVM_GET_XSAVE2 into a buffer of ``room`` bytes filled with a pattern; returns how
+        many bytes the kernel wrote (the last byte that changed). The buffer is much larger
+        than KVM_CAP_XSAVE2 says on purpose: a kernel that writes more than it announced
+        (seen on 6.18 with kvm_pvm) must not overflow the probe's heap."""
+        buf = (ctypes.c_uint8 * room)()
+        ctypes.memset(buf, 0xA5, room)
         ioctl(self.fd, KVM_GET_XSAVE2, ctypes.addressof(buf), what="KVM_GET_XSAVE2")
-        return size
+        raw = bytes(buf)
+        return len(raw.rstrip(b"\xa5"))
 
     def close(self) -> None:
         self.run_map.close()

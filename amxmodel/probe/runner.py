@@ -1,0 +1,129 @@
+"""The probe as a function: host description, semantics checks, prices, and what was skipped."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+
+from . import checks, hostinfo, kvm
+
+GUEST_PARTS = (
+    "guest XFD passthrough: RDMSR(XFD) per exit (fpu_sync_guest_vmexit_xfd_state), CPUID "
+    "loop with the XFD write intercept on vs off",
+    "guest #NM: tile instruction with guest XFD armed (exit, RDMSR XFD_ERR, XFD_ERR shuttle)",
+    "guest WRMSR(XFD) with the write intercept on (one exit each)",
+)
+
+
+def _worker(part: str, quick: bool, progress: bool, timeout: float) -> dict:
+    cmd = [sys.executable, "-m", "amxmodel.probe.worker", part]
+    cmd += ["--quick"] if quick else []
+    cmd += ["--progress"] if progress else []
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return {"skipped": f"did not finish in {timeout:g} s"}
+    if out.returncode != 0:
+        last = (out.stderr.strip().splitlines() or [f"exit status {out.returncode}"])[-1]
+        return {"skipped": f"failed: {last}"}
+    if progress and out.stderr:
+        sys.stderr.write(out.stderr)
+    return json.loads(out.stdout)
+
+
+def caveats(host: dict) -> list[str]:
+    """What makes this host's numbers differ from a bare-metal VMX host's."""
+    out = []
+    hv = host["hypervisor"]
+    if hv["present"]:
+        out.append(f"this kernel runs as a guest of a hypervisor ('{hv['signature']}', CPUID "
+                   "0x40000000): KVM here is nested; its MSR writes, exits and timer reads may "
+                   "go through the hypervisor below")
+    if host["kvm"]["module"] == "kvm_pvm":
+        out.append("KVM is kvm_pvm (paravirtual, no VMX): VM entry and exit are a software "
+                   "switch, and the real-mode test guest may be emulated; exit prices are PVM's, "
+                   "not VMX's")
+    if not host["vmx_flag"]:
+        out.append("no 'vmx' flag in /proc/cpuinfo: VMX-specific paths (XFD intercepts in "
+                   "vmx.c, handle_nm_fault_irqoff) are not exercised")
+    out.append("prices are TSC ticks (cpu_hz = TSC frequency in the profile); the machine is "
+               "shared, so batches are short, alternated, pinned to one CPU, and summarized by "
+               "medians with bootstrap intervals")
+    return out
+
+
+def probe(quick: bool = False, progress: bool = False,
+          say: Callable[[str], None] = lambda s: None) -> dict:
+    """Run every part that this host allows; the report as plain data."""
+    kvm.open_kvm()  # InputError (exit 2) without /dev/kvm or without permission to open it
+    k = kvm.Kvm()
+    try:
+        entries = k.supported_cpuid()
+        imm = k.check_extension(kvm.KVM_CAP_IMMEDIATE_EXIT)
+        api = k.api_version
+    finally:
+        k.close()
+    host = hostinfo.describe()
+    offer = checks.offered(entries)
+    host["kvm"].update({"api_version": api, "guest_amx": offer})
+    ran: list[dict] = []
+    skipped: list[dict] = []
+    obs: dict = {}
+    timeout = 120 if quick else 600
+    parts = [("perm_late", "permission after the first vCPU"),
+             ("perm_early", "permission before the first vCPU, KVM_SET_CPUID2, KVM_CAP_XSAVE2, "
+                            "KVM_GET_XSAVE2, KVM_SET_MSRS(XFD)"),
+             ("cpuid_noperm", "KVM_SET_CPUID2 with XTILEDATA without permission"),
+             ("trace", "kvm:kvm_fpu and msr:write_msr(XFD) counts per KVM_RUN")]
+    if not host["host_dynamic_xtiledata"]:
+        why = (f"the host kernel has no dynamic XTILEDATA (ARCH_GET_XCOMP_SUPP = "
+               f"{host['xcomp_supp']}): no AMX here")
+        skipped += [{"part": label, "reason": why} for _, label in parts]
+        skipped.append({"part": "host-side prices", "reason": why})
+        parts = []
+    for part, label in parts:
+        say(f"checks: {label}")
+        res = _worker(part, quick, False, timeout)
+        if "skipped" in res:
+            skipped.append({"part": label, "reason": res["skipped"]})
+        else:
+            obs[part] = res
+            ran.append({"part": label})
+    measured: dict = {}
+    if host["host_dynamic_xtiledata"]:
+        if not imm:
+            skipped.append({"part": "host-side prices", "reason": "no KVM_CAP_IMMEDIATE_EXIT"})
+        else:
+            say("prices")
+            res = _worker("measure", quick, progress, timeout)
+            if "skipped" in res:
+                skipped.append({"part": "host-side prices", "reason": res["skipped"]})
+            else:
+                measured = res
+                ran.append({"part": "host-side prices: " + ", ".join(res["prices"])})
+    if offer["offered"]:
+        why = ("KVM offers AMX to guests, but the 64-bit guest for these parts is not written "
+               "yet in this version of the probe")
+    else:
+        why = (f"KVM does not offer AMX to its guests: KVM_GET_SUPPORTED_CPUID leaf 0xD.0 EAX = "
+               f"{offer['supported_xcr0']} (bit 18 {'set' if offer['xtiledata'] else 'clear'}), "
+               f"leaf 7.0 EDX bit 24 (AMX-TILE) {'set' if offer['amx_tile'] else 'clear'}")
+    skipped += [{"part": p, "reason": why} for p in GUEST_PARTS]
+    from ..hardware import load_hardware
+
+    model = checks.model_predictions(load_hardware("spr"), offer["offered"])
+    return {
+        "probe": {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                  "quick": quick},
+        "host": host,
+        "caveats": caveats(host),
+        "ran": ran,
+        "skipped": skipped,
+        "checks": checks.compare(model, obs),
+        "prices": measured.get("prices", {}),
+        "components": measured.get("components", {}),
+        "setup": measured.get("setup", {}),
+    }
