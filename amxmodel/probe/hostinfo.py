@@ -76,7 +76,7 @@ def describe() -> dict:
     flags = set(info.get("flags", "").split())
     supp = kvm.get_mask(kvm.ARCH_GET_XCOMP_SUPP)
     hz, hz_source = tsc_hz()
-    mod, flavour = kvm_flavour()
+    _, flavour = kvm_flavour()
     hv = hypervisor()
     return {
         "cpu_model": info.get("model name", platform.processor() or "unknown"),

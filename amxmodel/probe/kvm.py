@@ -14,7 +14,7 @@ import os
 
 from ..errors import InputError
 
-KVM_PATH = "/dev/kvm"
+KVM_PATH = os.environ.get("AMXMODEL_KVM_DEVICE", "/dev/kvm")  # another path: for tests
 
 # ioctl numbers (checked against <linux/kvm.h> on x86-64)
 KVM_GET_API_VERSION = 0xAE00
@@ -186,8 +186,9 @@ def msrs(n: int):
 # ----------------------------------------------------------------------------- objects
 
 
-def open_kvm(path: str = KVM_PATH) -> int:
+def open_kvm(path: str | None = None) -> int:
     """Open /dev/kvm; a missing device or a refused open is an InputError (exit 2)."""
+    path = path or KVM_PATH
     try:
         return os.open(path, os.O_RDWR | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -203,7 +204,7 @@ def open_kvm(path: str = KVM_PATH) -> int:
 class Kvm:
     """The system fd (/dev/kvm)."""
 
-    def __init__(self, path: str = KVM_PATH):
+    def __init__(self, path: str | None = None):
         self.fd = open_kvm(path)
         self.api_version = ioctl(self.fd, KVM_GET_API_VERSION, what="KVM_GET_API_VERSION")
         self.vcpu_mmap_size = ioctl(self.fd, KVM_GET_VCPU_MMAP_SIZE, what="KVM_GET_VCPU_MMAP_SIZE")

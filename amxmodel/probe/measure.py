@@ -72,7 +72,7 @@ class Pinned(threading.Thread):
                 return
             try:
                 self.results.put((True, fn()))
-            except BaseException as exc:  # handed back to the caller
+            except Exception as exc:  # noqa: BLE001 -- handed back to the caller, re-raised there
                 self.results.put((False, exc))
 
     def submit(self, fn: Callable) -> None:

@@ -8,30 +8,36 @@ import subprocess
 import sys
 from collections.abc import Callable
 
-from . import checks, hostinfo, kvm
+from . import checks, hostinfo, kvm, predict
 
 GUEST_PARTS = (
-    "guest XFD passthrough: RDMSR(XFD) per exit (fpu_sync_guest_vmexit_xfd_state), CPUID "
-    "loop with the XFD write intercept on vs off",
+    ("guest XFD passthrough: RDMSR(XFD) per exit (fpu_sync_guest_vmexit_xfd_state), CPUID "
+     "loop with the XFD write intercept on vs off"),
     "guest #NM: tile instruction with guest XFD armed (exit, RDMSR XFD_ERR, XFD_ERR shuttle)",
     "guest WRMSR(XFD) with the write intercept on (one exit each)",
 )
 
 
-def _worker(part: str, quick: bool, progress: bool, timeout: float) -> dict:
+def _start(part: str, quick: bool, progress: bool) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "amxmodel.probe.worker", part]
     cmd += ["--quick"] if quick else []
     cmd += ["--progress"] if progress else []
+    # progress goes straight to the terminal; errors are read back
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True,
+                            stderr=None if progress else subprocess.PIPE)
+
+
+def _finish(proc: subprocess.Popen, timeout: float) -> dict:
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+        out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
         return {"skipped": f"did not finish in {timeout:g} s"}
-    if out.returncode != 0:
-        last = (out.stderr.strip().splitlines() or [f"exit status {out.returncode}"])[-1]
+    if proc.returncode != 0:
+        last = ((err or "").strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
         return {"skipped": f"failed: {last}"}
-    if progress and out.stderr:
-        sys.stderr.write(out.stderr)
-    return json.loads(out.stdout)
+    return json.loads(out)
 
 
 def caveats(host: dict) -> list[str]:
@@ -74,8 +80,8 @@ def probe(quick: bool = False, progress: bool = False,
     obs: dict = {}
     timeout = 120 if quick else 600
     parts = [("perm_late", "permission after the first vCPU"),
-             ("perm_early", "permission before the first vCPU, KVM_SET_CPUID2, KVM_CAP_XSAVE2, "
-                            "KVM_GET_XSAVE2, KVM_SET_MSRS(XFD)"),
+             ("perm_early", ("permission before the first vCPU, KVM_SET_CPUID2, KVM_CAP_XSAVE2, "
+                             "KVM_GET_XSAVE2, KVM_SET_MSRS(XFD)")),
              ("cpuid_noperm", "KVM_SET_CPUID2 with XTILEDATA without permission"),
              ("trace", "kvm:kvm_fpu and msr:write_msr(XFD) counts per KVM_RUN")]
     if not host["host_dynamic_xtiledata"]:
@@ -84,9 +90,10 @@ def probe(quick: bool = False, progress: bool = False,
         skipped += [{"part": label, "reason": why} for _, label in parts]
         skipped.append({"part": "host-side prices", "reason": why})
         parts = []
-    for part, label in parts:
-        say(f"checks: {label}")
-        res = _worker(part, quick, False, timeout)
+    say("semantics checks")
+    procs = [(part, label, _start(part, quick, False)) for part, label in parts]  # independent
+    for part, label, proc in procs:
+        res = _finish(proc, timeout)
         if "skipped" in res:
             skipped.append({"part": label, "reason": res["skipped"]})
         else:
@@ -98,7 +105,7 @@ def probe(quick: bool = False, progress: bool = False,
             skipped.append({"part": "host-side prices", "reason": "no KVM_CAP_IMMEDIATE_EXIT"})
         else:
             say("prices")
-            res = _worker("measure", quick, progress, timeout)
+            res = _finish(_start("measure", quick, progress), timeout)
             if "skipped" in res:
                 skipped.append({"part": "host-side prices", "reason": res["skipped"]})
             else:
@@ -114,7 +121,7 @@ def probe(quick: bool = False, progress: bool = False,
     skipped += [{"part": p, "reason": why} for p in GUEST_PARTS]
     from ..hardware import load_hardware
 
-    model = checks.model_predictions(load_hardware("spr"), offer["offered"])
+    model = predict.model_predictions(load_hardware("spr"), offer["offered"])
     return {
         "probe": {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
                   "quick": quick},
@@ -122,7 +129,7 @@ def probe(quick: bool = False, progress: bool = False,
         "caveats": caveats(host),
         "ran": ran,
         "skipped": skipped,
-        "checks": checks.compare(model, obs),
+        "checks": predict.compare(model, obs),
         "prices": measured.get("prices", {}),
         "components": measured.get("components", {}),
         "setup": measured.get("setup", {}),

@@ -55,7 +55,7 @@ class Instance:
     def __init__(self, root: str):
         self.path = Path(root, "instances", f"amxprobe-{os.getpid()}")
 
-    def __enter__(self) -> Instance:
+    def __enter__(self):  # -> this instance
         self.path.mkdir()
         return self
 
