@@ -15,6 +15,7 @@ from . import kvm
 COUNT_ADDR = 0x500  # u32: CPUID exits per KVM_RUN, read by CPUID_LOOP at its start
 CPUID_LOOP_ADDR = 0x1000
 OUT_LOOP_ADDR = 0x1100
+WRMSR_XFD_LOOP_ADDR = 0x1200
 PORT = 0x10
 
 # 0x1000: mov esi, [0x500]; 1: xor eax, eax; cpuid; dec esi; jnz 1b; out 0x10, al; jmp 0x1000
@@ -25,10 +26,19 @@ CPUID_LOOP = bytes.fromhex("668b360005" "6631c0" "0fa2" "664e" "75f7" "e610" "eb
 OUT_LOOP = bytes.fromhex("e610" "ebfc")
 
 
+# 0x1200: mov esi, [0x500]; 1: mov ecx, 0x1c4; xor eax, eax; xor edx, edx; wrmsr; dec esi;
+# jnz 1b; out 0x10, al; jmp 0x1200 -- [0x500] guest writes of 0 to IA32_XFD per KVM_RUN.
+# A zero write never turns the intercept off (vmx_set_msr: only ``if (!ret && data)``), so
+# each is an exit handled in KVM. Needs XFD in the guest CPUID (else #GP).
+WRMSR_XFD_LOOP = bytes.fromhex("668b360005" "66b9c4010000" "6631c0" "6631d2" "0f30" "664e"
+                               "75ee" "e610" "ebe5")
+
+
 def load(vm: kvm.Vm) -> None:
-    """Write both programs into guest memory."""
+    """Write the programs into guest memory."""
     vm.write(CPUID_LOOP_ADDR, CPUID_LOOP)
     vm.write(OUT_LOOP_ADDR, OUT_LOOP)
+    vm.write(WRMSR_XFD_LOOP_ADDR, WRMSR_XFD_LOOP)
     set_count(vm, 1)
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 import queue
 import random
+import statistics
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,7 +46,7 @@ class Sizes:
     cpuid_extra: int  # CPUID exits added per KVM_RUN in the 'hi' condition
 
 
-FULL = Sizes(rounds=400, warmup=40, run_batch=200, yield_batch=200, user_batch=100,
+FULL = Sizes(rounds=1000, warmup=50, run_batch=200, yield_batch=200, user_batch=100,
              cpuid_batch=10, cpuid_extra=50)
 QUICK = Sizes(rounds=12, warmup=3, run_batch=20, yield_batch=20, user_batch=10,
               cpuid_batch=2, cpuid_extra=5)
@@ -165,6 +166,7 @@ def measure(quick: bool = False, progress: Callable[[str], None] = lambda s: Non
 
         # -- sched_yield ping-pong: A1<->A2 vs B1<->B2 (per context switch)
         m = sizes.yield_batch
+        per_yield: list[float] = []  # context switches per sched_yield: ~1 if they alternate
 
         def pingpong(t1: Pinned, t2: Pinned) -> float:
             def body():
@@ -174,7 +176,10 @@ def measure(quick: bool = False, progress: Callable[[str], None] = lambda s: Non
             t1.submit(body)
             t2.submit(body)
             (e1, s1), (e2, s2) = t1.result(), t2.result()
-            return (e1 + e2) / 2 / max(1, s1 + s2)
+            per_yield.append((s1 + s2) / (2 * m))
+            if s1 + s2 == 0:
+                raise RuntimeError("sched_yield() did not switch between the two threads")
+            return (e1 + e2) / 2 / (s1 + s2)
 
         yields = alternate({"armed": lambda: pingpong(a1, a2), "xfd0": lambda: pingpong(b1, b2)},
                            sizes, seed=2, tick=tick("context switches"))
@@ -218,7 +223,9 @@ def measure(quick: bool = False, progress: Callable[[str], None] = lambda s: Non
         vm.close()
         k.close()
 
-    return summarize(run, yields, users, cpuids, sizes, cpu)
+    res = summarize(run, yields, users, cpuids, sizes, cpu)
+    res["setup"]["switches_per_sched_yield_median"] = round(statistics.median(per_yield), 3)
+    return res
 
 
 def summarize(run, yields, users, cpuids, sizes: Sizes, cpu: int) -> dict:

@@ -11,9 +11,9 @@ import json
 import os
 import sys
 
-from . import checks, measure, tracefs
+from . import checks, guestamx, measure, tracefs
 
-PARTS = ("perm_late", "perm_early", "cpuid_noperm", "trace", "measure")
+PARTS = ("perm_late", "perm_early", "cpuid_noperm", "trace", "measure", "guest")
 
 
 def _trace() -> dict:
@@ -41,11 +41,19 @@ def run_part(part: str, quick: bool, progress: bool) -> dict:
         return checks.kernel_cpuid_noperm()
     if part == "trace":
         return _trace()
+    def show(text: str) -> None:
+        if progress:
+            print(f"\ramxmodel probe: {text:<40}", end="", file=sys.stderr, flush=True)
+
     if part == "measure":
-        def show(text: str) -> None:
-            if progress:
-                print(f"\ramxmodel probe: {text:<40}", end="", file=sys.stderr, flush=True)
         res = measure.measure(quick=quick, progress=show)
+        show("")
+        return res
+    if part == "guest":
+        try:
+            res = guestamx.measure_guest(quick=quick, progress=show)
+        except RuntimeError as exc:  # the kernel refused a step: say which
+            res = {"skipped": str(exc)}
         show("")
         return res
     raise SystemExit(f"unknown part {part!r}; allowed: {', '.join(PARTS)}")
