@@ -219,3 +219,40 @@ def test_quick_profile_is_accepted_by_run(quick):
     hw = load_hardware(str(path))
     assert hw.cpu_hz == float(rep["host"]["tsc_hz"])
     assert hw.exit_user_cycles == rep["prices"]["exit_user_cycles"]["value"]
+
+
+@needs_kvm
+def test_64_bit_guest_runs_its_cpuid_loop():
+    """The long-mode guest (page tables, GDT, IDT) takes its CPUID exits and reports by OUT."""
+    from amxmodel.probe import guest64, guestcode, kvm
+
+    k = kvm.Kvm()
+    vm = k.create_vm()
+    try:
+        guest64.load(vm, xcr0=0x7)
+        v = vm.create_vcpu()
+        v.set_cpuid(k.supported_cpuid())
+        guest64.start(v, guest64.CPUID64_ADDR)
+        guestcode.set_count(vm, 3)
+        assert v.run() == kvm.KVM_EXIT_IO and v.io_port() == guestcode.PORT
+        assert v.get_sregs().efer & 0x400  # LMA: it ran in long mode
+        assert v.get_regs().rip == guest64.CPUID64_ADDR + len(guest64.CPUID64) - 2  # after OUT
+    finally:
+        vm.close()
+        k.close()
+
+
+@needs_kvm
+def test_guest_part_runs_or_says_why_not():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "amxmodel.probe.worker", "guest", "--quick"],
+                         check=True, capture_output=True, text=True, timeout=120)
+    res = json.loads(out.stdout)
+    if "skipped" in res:
+        assert "KVM" in res["skipped"]
+    else:
+        for key in ("rdmsr_xfd_cycles", "wrmsr_xfd_cycles"):
+            p = res["prices"][key]
+            assert p["ci95_low"] <= p["value"] <= p["ci95_high"]

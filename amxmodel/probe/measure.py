@@ -16,10 +16,12 @@ Prices (TSC ticks; the profile sets cpu_hz to the TSC frequency so that time is 
   sched_yield() ping-pong between B1 and B2 against one between A1 and A2 (same XFD on
   both sides, so no XFD write; one save and one restore of a task fpstate per switch, as
   per KVM_RUN). WRMSR = (D_run + D_fpstate) / 2.
-- ``exit_user_cycles``: KVM_RUN from B1 on a guest that executes OUT in a loop: entry,
-  exit to user space, back.
+- ``exit_user_cycles``: KVM_RUN from B1 on a 64-bit guest that executes OUT in a loop:
+  entry, exit to user space, back.
 - ``exit_kernel_cycles``: the slope of KVM_RUN time over the number of CPUID exits the
-  guest takes inside one KVM_RUN (CPUID is emulated in KVM and re-entered).
+  64-bit guest takes inside one KVM_RUN (CPUID is emulated in KVM and re-entered).
+  The same two prices with a real-mode guest are components: under PVM real mode is
+  emulated by KVM and much cheaper than a world switch, so it is not the exit price.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import guestcode, hostcode, kvm, stats
+from . import guest64, guestcode, hostcode, kvm, stats
 
 
 @dataclass(frozen=True)
@@ -140,10 +142,11 @@ def measure(quick: bool = False, progress: Callable[[str], None] = lambda s: Non
     b1, b2 = Pinned(cpu, True, "B1"), Pinned(cpu, True, "B2")
     vm = k.create_vm()
     guestcode.load(vm)
-    va, vb = vm.create_vcpu(), vm.create_vcpu()
-    for v in (va, vb):
+    guest64.load(vm, xcr0=0x7)  # x87 | SSE | AVX: no AMX needed for these loops
+    va, vb, vr = vm.create_vcpu(), vm.create_vcpu(), vm.create_vcpu()
+    for v in (va, vb, vr):
         v.set_cpuid(entries)
-    steps = 4 * (sizes.warmup + sizes.rounds)
+    steps = 4 * (sizes.warmup + sizes.rounds)  # four alternations, one tick per round
     done = [0]
 
     def tick(part: str):
@@ -184,12 +187,13 @@ def measure(quick: bool = False, progress: Callable[[str], None] = lambda s: Non
         yields = alternate({"armed": lambda: pingpong(a1, a2), "xfd0": lambda: pingpong(b1, b2)},
                            sizes, seed=2, tick=tick("context switches"))
 
-        # -- exit to user space: OUT loop from B1
-        vb.immediate_exit = 0
-        va.immediate_exit = 0
-        guestcode.start(vb, guestcode.OUT_LOOP_ADDR)
-        guestcode.start(va, guestcode.OUT_LOOP_ADDR)
-        for t, v in ((a1, va), (b1, vb)):
+        # -- exit to user space: OUT loop from A1 and B1 (64-bit), B1 in real mode
+        for v in (va, vb, vr):
+            v.immediate_exit = 0
+        guest64.start(vb, guestcode.OUT_LOOP_ADDR)  # "out; jmp" is the same in both modes
+        guest64.start(va, guestcode.OUT_LOOP_ADDR)
+        guestcode.start(vr, guestcode.OUT_LOOP_ADDR)
+        for t, v in ((a1, va), (b1, vb), (b1, vr)):
             t.call(v.run)
             guestcode.expect_io(v, "OUT loop")
         u = sizes.user_batch
@@ -199,23 +203,28 @@ def measure(quick: bool = False, progress: Callable[[str], None] = lambda s: Non
             guestcode.expect_io(v, "OUT loop")
             return x
 
-        users = alternate({"armed": lambda: user(a1, va), "xfd0": lambda: user(b1, vb)},
+        users = alternate({"armed": lambda: user(a1, va), "xfd0": lambda: user(b1, vb),
+                           "real": lambda: user(b1, vr)},
                           sizes, seed=3, tick=tick("exits to user space"))
 
-        # -- exits handled in KVM: CPUID loop from B1, 1 vs 1 + extra CPUIDs per KVM_RUN
-        guestcode.start(vb, guestcode.CPUID_LOOP_ADDR)
+        # -- exits handled in KVM: CPUID loops from B1, 1 vs 1 + extra CPUIDs per KVM_RUN,
+        #    in 64-bit mode (vb) and in real mode (vr)
+        guest64.start(vb, guest64.CPUID64_ADDR)
+        guestcode.start(vr, guestcode.CPUID_LOOP_ADDR)
         c = sizes.cpuid_batch
 
-        def cpuid(count: int) -> float:
+        def cpuid(v: kvm.Vcpu, count: int) -> float:
             guestcode.set_count(vm, count)
-            b1.call(vb.run)  # finishes the run begun with the old count
-            guestcode.expect_io(vb, "CPUID loop")
-            x = b1.call(lambda: hostcode.timed_ioctls(c, vb.fd, kvm.KVM_RUN) / c)
-            guestcode.expect_io(vb, "CPUID loop")
+            b1.call(v.run)  # finishes the run begun with the old count
+            guestcode.expect_io(v, "CPUID loop")
+            x = b1.call(lambda: hostcode.timed_ioctls(c, v.fd, kvm.KVM_RUN) / c)
+            guestcode.expect_io(v, "CPUID loop")
             return x
 
         extra = sizes.cpuid_extra
-        cpuids = alternate({"lo": lambda: cpuid(1), "hi": lambda: cpuid(1 + extra)}, sizes,
+        cpuids = alternate({"lo": lambda: cpuid(vb, 1), "hi": lambda: cpuid(vb, 1 + extra),
+                            "real_lo": lambda: cpuid(vr, 1),
+                            "real_hi": lambda: cpuid(vr, 1 + extra)}, sizes,
                            seed=4, tick=tick("CPUID exits"))
     finally:
         for t in (a1, a2, b1, b2):
@@ -255,6 +264,10 @@ def summarize(run, yields, users, cpuids, sizes: Sizes, cpu: int) -> dict:
         "exit_user_armed": stats.median_ci(users["armed"], sizes.user_batch * sizes.rounds),
         "exit_user_armed_minus_xfd0": stats.paired_diff(
             users["armed"], users["xfd0"], 2 * sizes.user_batch * sizes.rounds),
+        "exit_user_real_mode": stats.median_ci(users["real"], sizes.user_batch * sizes.rounds),
+        "exit_kernel_cpuid_real_mode": stats.paired_diff(
+            cpuids["real_hi"], cpuids["real_lo"],
+            2 * sizes.cpuid_batch * sizes.rounds).scaled(1 / sizes.cpuid_extra),
     }
     return {"prices": {k: v.as_dict() for k, v in prices.items()},
             "components": {k: v.as_dict() for k, v in components.items()},
