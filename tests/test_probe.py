@@ -156,6 +156,19 @@ def test_profile_loads_and_uses_measured_values(tmp_path):
     assert data["probe"]["measured"]["wrmsr_xfd_cycles"]["ci95"] == [100.0, 200.0]
 
 
+def test_measured_frame_sets_each_price_against_its_plausible_range(tmp_path):
+    from amxmodel.probe.profile import measured_frame, write_profile
+
+    path = write_profile(_report(wrmsr=2000.0), tmp_path / "m.yaml")
+    df = measured_frame(path)
+    row = df.loc["wrmsr_xfd_cycles"]
+    assert row["measured"] == 2000.0 and row["plausible_high"] == 1000.0
+    assert not row["inside_plausible"] and row["used"]
+    assert not df.loc["kvm_run_cycles", "used"]
+    shipped = measured_frame("probe-pvm-nested")  # the profile docs/probe.md describes
+    assert "wrmsr_xfd_cycles" in shipped.index
+
+
 def test_profile_keeps_the_default_for_an_out_of_range_estimate():
     data = profile_dict(_report(wrmsr=-40.0), "x")
     assert "wrmsr_xfd_cycles" not in data["values"]

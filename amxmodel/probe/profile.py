@@ -73,3 +73,37 @@ def write_profile(report: dict, out: str | Path) -> Path:
     head = ("# Hardware profile measured by `amxmodel probe`; use it with\n"
             f"#   amxmodel run --set hardware={out}\n")
     return write_text(out, head + yaml.safe_dump(data, sort_keys=False, width=100))
+
+
+def measured_frame(ref: str | Path):
+    """The measured prices of a probe profile next to the catalogue's default and plausible
+    range (a profile name under data/hardware or a path): one row per measured parameter."""
+    import pandas as pd
+
+    from ..paths import data_dir
+    from ..yamlio import load_yaml
+
+    path = Path(ref) if str(ref).endswith((".yaml", ".yml")) else data_dir() / "hardware" / f"{ref}.yaml"
+    data = load_yaml(path, "hardware profile")
+    record = (data or {}).get("probe") if isinstance(data, dict) else None
+    if not record:
+        raise InputError(f"{path}: not a profile written by amxmodel probe (no 'probe:' record)")
+    specs = catalog.section("hardware")
+    rows = []
+    for name, m in record["measured"].items():
+        if "ci95" not in m:
+            continue
+        spec = specs.get(name)
+        lo, hi = spec.plausible if spec and spec.plausible else (None, None)
+        rows.append({"parameter": name, "measured": m["value"], "ci95_low": m["ci95"][0],
+                     "ci95_high": m["ci95"][1], "unit": m["unit"],
+                     "default": spec.default if spec else None,
+                     "plausible_low": lo, "plausible_high": hi,
+                     "inside_plausible": None if lo is None else bool(lo <= m["value"] <= hi),
+                     "used": name in data["values"]})
+    for name, m in record.get("reported_only", {}).items():
+        rows.append({"parameter": name, "measured": m["value"], "ci95_low": m["ci95"][0],
+                     "ci95_high": m["ci95"][1], "unit": m["unit"], "default": None,
+                     "plausible_low": None, "plausible_high": None, "inside_plausible": None,
+                     "used": False})
+    return pd.DataFrame(rows).set_index("parameter")
