@@ -269,3 +269,18 @@ def test_guest_part_runs_or_says_why_not():
         for key in ("rdmsr_xfd_cycles", "wrmsr_xfd_cycles"):
             p = res["prices"][key]
             assert p["ci95_low"] <= p["value"] <= p["ci95_high"]
+
+
+def test_trace_counts_only_between_the_marks(tmp_path):
+    from amxmodel.probe.tracefs import Instance
+
+    inst = Instance(str(tmp_path))
+    inst.path.mkdir(parents=True)
+    (inst.path / "trace").write_text(
+        "x-1 write_msr: 1c4, value 0\n"  # before the start mark: a return after a sleep
+        "x-1 tracing_mark_write: amxprobe-start\n"
+        "x-1 write_msr: 1c4, value 0\nx-1 kvm_fpu: load\nx-1 write_msr: 1c4, value 40000\n"
+        "x-1 kvm_fpu: unload\nx-1 write_msr: 1c5, value 0\n"
+        "x-1 tracing_mark_write: amxprobe-end\n"
+        "x-1 kvm_fpu: load\n")
+    assert inst.counts() == {"load": 1, "unload": 1, "xfd_writes": 2}

@@ -35,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import guest64, guestcode, hostcode, kvm, stats
+from .checks import thread_switches
 
 
 @dataclass(frozen=True)
@@ -94,16 +95,6 @@ class Pinned(threading.Thread):
     def stop(self) -> None:
         self.jobs.put(None)
         self.join()
-
-
-def _switches() -> int:
-    """Context switches of the calling thread so far (voluntary + involuntary)."""
-    n = 0
-    with open("/proc/thread-self/status") as f:
-        for line in f:
-            if "ctxt_switches:" in line:
-                n += int(line.split()[-1])
-    return n
 
 
 def alternate(conds: dict[str, Callable[[], float]], sizes: Sizes, seed: int,
@@ -173,9 +164,9 @@ def measure(quick: bool = False, progress: Callable[[str], None] = lambda s: Non
 
         def pingpong(t1: Pinned, t2: Pinned) -> float:
             def body():
-                s0 = _switches()
+                s0 = thread_switches()
                 ticks = hostcode.timed_yields(m)
-                return ticks, _switches() - s0
+                return ticks, thread_switches() - s0
             t1.submit(body)
             t2.submit(body)
             (e1, s1), (e2, s2) = t1.result(), t2.result()

@@ -145,8 +145,13 @@ def compare(model: dict, obs: dict) -> list[dict]:
     if "trace" in obs:
         o = obs["trace"]
         for name, label in (("armed", "XFD armed"), ("xfd0", "XFD 0")):
+            switched = o[name].get("switched", 0)
+            note = (f"the thread was switched out {switched} time(s) in every one of "
+                    f"{o[name].get('tries')} windows; a switch back writes XFD on the way to "
+                    "user space") if switched else ""
             for key, what in (("load", "kvm_fpu load"), ("unload", "kvm_fpu unload"),
                               ("xfd_writes", "write_msr(IA32_XFD)")):
                 rows.append(_row(f"{what} per {o['runs']} KVM_RUN (immediate_exit), VMM "
-                                 f"thread {label}", model["trace"][name][key], o[name][key]))
+                                 f"thread {label}", model["trace"][name][key], o[name][key],
+                                 note if key == "xfd_writes" else ""))
     return rows

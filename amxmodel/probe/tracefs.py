@@ -50,7 +50,11 @@ def mount_private() -> str:
 
 
 class Instance:
-    """A private tracing instance with the two events, filtered to one thread at a time."""
+    """A private tracing instance with the two events, filtered to one thread at a time.
+
+    Enabling an event can sleep, and a thread that slept writes IA32_XFD on its way back
+    to user space when the task in between had another XFD: callers count between marks
+    written after the events are on and before they go off."""
 
     def __init__(self, root: str):
         self.path = Path(root, "instances", f"amxprobe-{os.getpid()}")
@@ -81,7 +85,14 @@ class Instance:
             for e in EVENTS:
                 self._write(f"events/{e}/enable", "0")
 
-    def counts(self) -> dict[str, int]:
+    def mark(self, text: str) -> None:
+        """A line in the trace (trace_marker), to count only what lies between two marks."""
+        self._write("trace_marker", text)
+
+    def counts(self, start: str = "amxprobe-start", end: str = "amxprobe-end") -> dict[str, int]:
+        """Events between the marks ``start`` and ``end`` (the whole trace without them)."""
         text = (self.path / "trace").read_text()
+        if start in text and end in text:
+            text = text.split(start, 1)[1].split(end, 1)[0]
         return {"load": text.count("kvm_fpu: load"), "unload": text.count("kvm_fpu: unload"),
                 "xfd_writes": text.count("write_msr: 1c4,")}
