@@ -141,9 +141,10 @@ def measure(quick: bool = False, progress: Callable[[str], None] = lambda s: Non
     done = [0]
 
     def tick(part: str):
-        def f():
+        def f():  # between batches, and only when the percentage changes
             done[0] += 1
-            progress(f"{part} {100 * done[0] // steps} %")
+            if 100 * done[0] // steps != 100 * (done[0] - 1) // steps:
+                progress(f"{part} {100 * done[0] // steps} %")
         return f
 
     try:
