@@ -5,8 +5,9 @@ AMX instructions exist only in 64-bit mode, so the guest #NM price needs this gu
 programs (encodings checked with GNU as, assembly in the comments):
 
 - ``TILE_NM`` at TILE_NM_ADDR: XSETBV to the XCR0 at [0x508], LDTILECFG [0x600], OUT (set-up
-  done); then per KVM_RUN [0x500] x TILEZERO tmm0 and one OUT. With the guest's XFD[18]
-  armed each TILEZERO raises #NM: KVM traps it (the intercept is on once XFD passthrough
+  done, run with the guest's XFD 0); then per KVM_RUN [0x500] x TILEZERO tmm0 and one
+  OUT. With the guest's XFD[18] armed (by the host, after the set-up run) each TILEZERO
+  raises #NM: KVM traps it (the intercept is on once XFD passthrough
   is), reads IA32_XFD_ERR in handle_nm_fault_irqoff() and injects the #NM; the guest's
   handler writes IA32_XFD_ERR = 0 (intercepted: a second exit), skips the 5-byte
   instruction and returns. That is the round a guest pays for each XFD-armed AMX use.

@@ -88,6 +88,7 @@ def measure_guest(quick: bool = False, progress: Callable[[str], None] = lambda 
         owner[v_nm] = a1
         a1.call(v_nm.run)  # XSETBV (AMX in XCR0), LDTILECFG, OUT
         guestcode.expect_io(v_nm, "64-bit tile guest set-up")
+        arm_xfd(v_nm)
         nm = alternate({"lo": lambda: loop(v_nm, 1), "hi": lambda: loop(v_nm, 1 + extra)},
                        sizes, seed=7)
         slopes.update({"nm_lo": nm["lo"], "nm_hi": nm["hi"]})
@@ -109,17 +110,22 @@ def measure_guest(quick: bool = False, progress: Callable[[str], None] = lambda 
 
 
 def nm_vcpu(k: kvm.Kvm, entries, cpuid, offer: dict) -> kvm.Vcpu:
-    """A vCPU in a VM of its own running guest64.TILE_NM, guest XFD armed (passthrough on,
-    #NM trapped), XCR0 with AMX as KVM offers it."""
+    """A vCPU in a VM of its own for guest64.TILE_NM, XCR0 with AMX as KVM offers it; its
+    XFD is armed by :func:`arm_xfd` (passthrough on, #NM trapped) after the set-up run."""
     vm = k.create_vm()
     xcr0 = int(offer["supported_xcr0"], 16) & (0x7 | 0xE0 | kvm.XTILECFG | kvm.XTILEDATA)
     guest64.load(vm, xcr0)
     v = vm.create_vcpu()
     v.set_cpuid(cpuid)
-    if v.set_msr(kvm.MSR_IA32_XFD, kvm.XTILEDATA) != 1:
-        raise RuntimeError("KVM refused KVM_SET_MSRS(IA32_XFD=0x40000) for the tile guest")
     guest64.start(v, guest64.TILE_NM_ADDR)
     return v
+
+
+def arm_xfd(v: kvm.Vcpu) -> None:
+    """Guest XFD[18] = 1 from the host, after the set-up run (LDTILECFG with XFD 0, in case
+    it also counts as a tile-data access)."""
+    if v.set_msr(kvm.MSR_IA32_XFD, kvm.XTILEDATA) != 1:
+        raise RuntimeError("KVM refused KVM_SET_MSRS(IA32_XFD=0x40000) for the tile guest")
 
 
 def _timed(v: kvm.Vcpu, n: int) -> int:
