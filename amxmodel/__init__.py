@@ -67,6 +67,7 @@ _API = {
     "wide": "amxmodel.analysis.metrics",
     "calibrate": "amxmodel.calibrate",
     "calibration_report": "amxmodel.calibrate.report:render",
+    "measured_prices": "amxmodel.probe.profile:measured_frame",
 }
 
 __all__ = ["__version__", *_API]
@@ -99,6 +100,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
     from amxmodel.calibrate import calibrate  # noqa: F401
     from amxmodel.calibrate.report import render as calibration_report  # noqa: F401
     from amxmodel.common.errors import InputError  # noqa: F401
+    from amxmodel.probe.profile import measured_frame as measured_prices  # noqa: F401
     from amxmodel.inputs.designs import POLICIES, POLICY_NAMES, resolve_policies  # noqa: F401
     from amxmodel.inputs.modes import MODES  # noqa: F401
     from amxmodel.inputs.parameter_table import parameter_frame  # noqa: F401

@@ -41,6 +41,7 @@ COMMANDS: dict[str, Command] = {
         "the exit reasons (data/calibrate/exit_reasons.yaml); other fields from --base."),
     "main": Command("mainjob", "the main job: run notebooks/01_sync_overhead.ipynb, export its "
                                "charts and an HTML copy into --out"),
+    "probe": Command("probe", "measure the kernel's AMX/XFD paths on this host through /dev/kvm"),
     "bench": Command("bench", "measure the engine against its floors, the event-level reference "
                               "and the 10,000-host headline"),
 }

@@ -114,9 +114,10 @@ def build_scenario(raw: dict[str, Any]) -> Scenario:
     """Validate raw scenario data into a :class:`Scenario` (the one validation place)."""
     hw = raw["hardware"]
     hw_where = hw.get("_file", "hardware")
-    for key in hw:
-        if key not in ("name", "help", "values", "_file", "source"):
-            raise unknown("hardware key", key, ["name", "help", "values", "source"], hw_where)
+    for key in hw:  # probe: what `amxmodel probe` measured (intervals, host), not read here
+        if key not in ("name", "help", "values", "_file", "source", "probe"):
+            raise unknown("hardware key", key, ["name", "help", "values", "source", "probe"],
+                          hw_where)
     hardware = Hardware(str(hw.get("name", "inline")),
                         catalog.check_values("hardware", hw.get("values") or {}, hw_where))
     if hardware.fpstate_amx_bytes < hardware.fpstate_default_bytes:

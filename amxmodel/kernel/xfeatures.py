@@ -6,6 +6,7 @@ XFD-capable feature is XTILEDATA (component 18). XTILECFG (component 17) is not
 XFD-capable, but XCR0 must enable both tile components or neither.
 """
 
+XFEATURE_XTILEDATA = 18  # the component number (arch_prctl ARCH_REQ_XCOMP_PERM takes it)
 XTILECFG = 0x20000  # XFEATURE_MASK_XTILE_CFG, component 17 (64 bytes, not dynamic)
 XTILEDATA = 0x40000  # XFEATURE_MASK_XTILE_DATA, component 18: the only bit IA32_XFD may hold
 XTILE = XTILECFG | XTILEDATA  # XFEATURE_MASK_XTILE: XCR0 sets both bits or neither
