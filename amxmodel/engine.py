@@ -288,6 +288,12 @@ class Chunk:
 
     def _account(self, seg: _Segments, vms: VMs, key: np.ndarray, host: np.ndarray) -> None:
         """Draw the segments' events; add them, their state time and their state changes."""
+        np.add.at(self.acc, key, self._values(seg, vms))
+        self.peaks.add(_changes(seg, vms, host, self.steps))
+
+    def _values(self, seg: _Segments, vms: VMs) -> np.ndarray:
+        """(segments, NCOL): the segments' exits by kind and state (Poisson), their
+        vCPU-seconds per state and their AMX point events."""
         v = seg.vm
         cls = vms.cls[v].astype(np.intp)
         k = vms.vcpus[v].astype(float)
@@ -302,8 +308,7 @@ class Chunk:
             n = self.rng.poisson(means)
             vals[on, _EXITS] = (n[:, :, None] * w[on, None, :]).reshape(on.size, -1)
         self._amx_points(seg, vms, cls, vals)
-        np.add.at(self.acc, key, vals)
-        self.peaks.add(_changes(seg, vms, host, self.steps))
+        return vals
 
     def _exit_means(self, vms: VMs, vm: np.ndarray, first: np.ndarray,
                     last: np.ndarray) -> np.ndarray:
