@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .engine import (_POINT0, _PT, MAX_CHAIN, NCOL, NJ, Chunk, Exposure, _segments,
-                     _weights, chunk_bounds, chunk_rng)
+from .engine import MAX_CHAIN, Chunk, Exposure, chunk_bounds, chunk_rng
 from .fleet import ClassTable, VMs, class_table, draw_vms
 from .params import Scenario
 
@@ -33,25 +32,8 @@ def lean_floor(sc: Scenario, chunk: int, pages_per_state: np.ndarray,
     table = table or class_table(sc)
     start, stop = chunk_bounds(sc)[chunk]
     ch = Chunk(sc, table, stop - start, rng or chunk_rng(sc, chunk), pages_per_state)
-    S = ch.steps
-    slot, vms, first, boot = _tenants(ch)
-    death = np.minimum(first - 1 + ch._life_steps(vms), S)
-    end = np.minimum(death, S - 1)
-    used0, ev = ch._first_uses(vms, first, end)
-    seg = _segments(first, end, death, used0, *ev)
-    host = slot // ch.M
-    key = host * ch.C + vms.cls
-    n_keys = ch.H * ch.C
-    vals = ch._values(seg, vms)
-    flat = (key[seg.vm][:, None] * NCOL + np.arange(NCOL)).ravel()
-    acc = np.bincount(flat, vals.ravel(), n_keys * NCOL).reshape(n_keys, NCOL)
-    acc[:, _POINT0 + _PT["first_use"]] += np.bincount(key[ev[0]], ev[2], n_keys)
-    kind = np.where(~vms.cpuid_amx, 0, np.where(vms.aware, 2, 1))
-    for j in range(3):  # vCPUs booted plain, AMX-capable but unaware, aware
-        col = _POINT0 + _PT["boot_plain"] + j
-        acc[:, col] += np.bincount(key, np.where(boot & (kind == j), vms.vcpus, 0), n_keys)
-    ch.acc = acc
-    ch.peaks.peak_pages = _host_peaks(ch, seg, vms, host)
+    ch._place(*_tenants(ch))
+    ch.peaks.flush(ch.steps + 1)
     return ch._exposure()
 
 
@@ -88,30 +70,3 @@ def _tenants(ch: Chunk) -> tuple[np.ndarray, VMs, np.ndarray, np.ndarray]:
     boot = np.ones(sum(p.size for p in slots), bool)
     boot[:n] = False
     return np.concatenate(slots), VMs.concat(parts), np.concatenate(starts), boot
-
-
-def _host_peaks(ch: Chunk, seg, vms: VMs, host: np.ndarray) -> np.ndarray:
-    """(H, P) largest fpstate pages each host held at the end of any step: every state
-    change sorted once by (host, step), levels by cumulative sums."""
-    S, v = ch.steps, seg.vm
-    k = vms.vcpus[v].astype(float)
-    kw = _weights(ch._c, vms.cls[v], k, vms.cpuid_amx[v], vms.aware[v], seg.used) * k[:, None]
-    gone = seg.vanish < S
-    c_host = np.r_[host[v], host[v][gone]]
-    key = c_host.astype(np.int64) * S + np.r_[seg.appear, seg.vanish[gone]]
-    order = np.argsort(key, kind="stable")
-    key, c_host = key[order], c_host[order]
-    level = np.cumsum(np.r_[kw, -kw[gone]][order], axis=0)
-    ends = np.flatnonzero(np.r_[key[1:] != key[:-1], True])  # last change of a (host, step)
-    starts = np.flatnonzero(np.r_[True, c_host[1:] != c_host[:-1]])  # first of a host
-    base = np.zeros((starts.size, NJ))
-    base[1:] = level[starts[1:] - 1]
-    g_host = c_host[ends]
-    run = np.searchsorted(starts, ends, side="right") - 1
-    level = level[ends] - base[run]
-    held = np.where(ch.host_amx[g_host, None], level @ ch.pages[:-1].T,
-                    (level @ ch.pages[-1])[:, None])
-    first_g = np.flatnonzero(np.r_[True, g_host[1:] != g_host[:-1]])
-    peak = np.zeros((ch.H, ch.pages.shape[0] - 1))
-    peak[g_host[first_g]] = np.maximum(np.maximum.reduceat(held, first_g, axis=0), 0.0)
-    return peak
