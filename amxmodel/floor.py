@@ -33,7 +33,7 @@ def lean_floor(sc: Scenario, chunk: int, pages_per_state: np.ndarray,
     start, stop = chunk_bounds(sc)[chunk]
     ch = Chunk(sc, table, stop - start, rng or chunk_rng(sc, chunk), pages_per_state)
     ch._place(*_tenants(ch))
-    ch.peaks.flush(ch.steps + 1)
+    ch._flush(ch.steps + 1)
     return ch._exposure()
 
 
