@@ -15,7 +15,8 @@ seconds are reported beside them) and repeated (minimum and median):
   through the reference state machine, against the engine on the same small scenario.
 - **headline**: 10,000 hosts for a day of 60-s steps with every policy, ``amxmodel.model.run``
   in a child process (in-process unless ``--jobs`` says otherwise): CPU seconds of the
-  process tree, wall seconds, and the peak resident set of the whole tree, sampled.
+  process tree, wall seconds, and the peak resident memory of the whole tree, sampled
+  (proportional set sizes, so pages a forked child shares are counted once).
   Then the same scenario in mean-field mode; one chunk's traced memory at 1x and 4x the
   steps; the start-up time of ``amxmodel --help`` next to ``python3 -c pass``.
 - **scale** (``full``): 100,000 hosts x 1 day and 10,000 hosts x 1 week, each in a child
@@ -241,20 +242,33 @@ def _reference(sets: list[str], min_s: float = 0.5) -> dict:
 
 
 def tree_rss_bytes(pid: int) -> int:
-    """Resident bytes of process ``pid`` and all its descendants now (0 once gone)."""
-    page = os.sysconf("SC_PAGE_SIZE")
+    """Resident bytes of process ``pid`` and all its descendants now (0 once gone), pages
+    shared between them counted once (the sum of their proportional set sizes: a forked
+    child, or a worker that inherited its parent's pages, does not count them twice)."""
     total, todo = 0, [pid]
     while todo:
         p = todo.pop()
         try:
-            with open(f"/proc/{p}/statm") as f:
-                total += int(f.read().split()[1]) * page
+            total += _pss_bytes(p)
             for task in os.listdir(f"/proc/{p}/task"):
                 with open(f"/proc/{p}/task/{task}/children") as f:
                     todo += [int(c) for c in f.read().split()]
         except (OSError, ValueError):
             continue
     return total
+
+
+def _pss_bytes(pid: int) -> int:
+    """Proportional set size of ``pid`` (its resident set size where the kernel has none)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except FileNotFoundError:
+        pass
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def run_sampled(cmd: list[str]) -> tuple[str, float, int]:

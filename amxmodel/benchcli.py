@@ -64,7 +64,7 @@ _ROWS = (
     ("  vCPUs", "headline_vcpus", ""),
     ("  CPU seconds", "headline_cpu_s", "s"),
     ("  wall seconds", "headline_wall_s", "s"),
-    ("  peak RSS, process tree (sampled)", "peak_rss_bytes", "bytes"),
+    ("  peak memory, process tree (PSS)", "peak_rss_bytes", "bytes"),
     ("  mean-field wall seconds", "mean_field_wall_s", "s"),
     ("one chunk's memory", None, ""),
     ("  traced peak", "chunk_peak_bytes", "bytes"),

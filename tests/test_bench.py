@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from amxmodel.bench import SMALL, TARGETS, Sizes, measure, met
+from amxmodel.bench import SMALL, TARGETS, Sizes, measure, met, run_sampled
 from amxmodel.benchcli import report
 from amxmodel.engine import Exposure, chunk_bounds, run_chunk
 from amxmodel.floor import lean_floor
@@ -55,6 +55,14 @@ def test_judged_bench_prints_valid_json_and_a_table():
     table = report(res, "table")
     assert "engine / lean floor" in table and "scale: 6 hosts" in table
     assert max(len(line) for line in table.splitlines()) <= 72
+
+
+def test_peak_memory_is_sampled_over_the_process_tree():
+    """A grandchild that holds 200 MiB for a moment counts, once."""
+    hold = "import time; b = b'x' * (200 * 2**20); time.sleep(1)"
+    parent = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {hold!r}])"
+    _, _, peak = run_sampled([sys.executable, "-c", parent])
+    assert 200 * 2**20 < peak < 400 * 2**20, peak / 2**20
 
 
 def test_met_is_a_plain_bool():
