@@ -57,7 +57,7 @@ DAY_S = 86400.0
 BLOCK_DEPARTURES = 6144
 PLACE_BATCH = 4096  # VMs placed at once (bounds the temporaries whatever the chunk size)
 MAX_CHAIN = 64  # successive arrivals placed at once in a slot of short-lived VMs
-POOL_PER_SLOT = 4  # most arrivals drawn at once, per slot (bounds the pool's memory)
+POOL_PER_SLOT = 3  # most arrivals drawn at once, per slot (bounds the pool's memory)
 PEAK_BATCH = 16384  # state changes applied to host peaks at once (temporaries within L2)
 # columns of the accumulators: exits (kind x state), vCPU-seconds per state, point events
 _EXITS = slice(0, NE * NJ)
