@@ -459,6 +459,8 @@ def _changes(seg: _Segments, host: np.ndarray, kw: np.ndarray, steps: int):
 
 def add_flat(acc: np.ndarray, idx: list[np.ndarray], val: list[np.ndarray]) -> None:
     """``acc.flat[i] += v`` for every pair of ``idx``, ``val`` (repeats summed, in order)."""
+    if not idx:  # a block without departures
+        return
     flat = acc.reshape(-1)
     flat += np.bincount(np.concatenate(idx), np.concatenate(val).astype(float), flat.size)
 

@@ -44,8 +44,8 @@ def _tenants(ch: Chunk) -> tuple[np.ndarray, VMs, np.ndarray, np.ndarray]:
     n = ch.H * ch.M
     found = draw_vms(rng, table, n, stationary=True)
     last = np.minimum(ch._life_steps(found) - 1, S)  # departure step of each slot's VM
-    per_step = float(np.dot(table.q_slot, 1.0 / table.mean_lifetime_s)) * ch.dt
-    pool = draw_vms(rng, table, int(1.5 * n * S * per_step) + n, stationary=False)
+    pool = draw_vms(rng, table, int(1.5 * n * S * ch._departures_per_step()) + n,
+                    stationary=False)
     slots, parts, starts = [np.arange(n)], [found], [np.zeros(n, np.int64)]
     active, chain, at = np.flatnonzero(last < S), 1, 0
     while active.size:

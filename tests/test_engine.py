@@ -123,6 +123,20 @@ def test_peak_pages_are_the_largest_held_at_any_step(monkeypatch):
     assert np.allclose(ch.peaks.peak_pages, np.maximum(held.max(axis=1), 0.0))
 
 
+def test_blocks_without_departures(monkeypatch):
+    """One-step blocks on long-lived VMs (most blocks see no departure) account the same
+    vCPU-seconds as one block, host by host, up to the few VMs that change."""
+    sets = ["fleet.hosts=4", "run.steps=30", "workload=database", "run.chunk_hosts=4"]
+    sc = load_scenario(None, sets)
+    whole = run_chunk(sc, 0, PAGES)
+    monkeypatch.setattr(engine, "BLOCK_DEPARTURES", 1e-6)
+    assert engine.Chunk(sc, class_table(sc), 4, engine.chunk_rng(sc, 0), PAGES)._block_steps() == 1
+    steps = run_chunk(sc, 0, PAGES)
+    a, b = whole.vcpu_state_s.sum(axis=1), steps.vcpu_state_s.sum(axis=1)
+    assert np.all(a > 0) and np.allclose(a, b, rtol=0.05)
+    assert np.isclose(steps.class_vcpu_state_s.sum(), b.sum())
+
+
 def test_churn_and_first_amx_uses_match_mean_field():
     """Short-lived VMs and frequent first AMX uses: exits, state time and every point event
     per host within 4 standard errors (plus 1 %) of the expected values."""
