@@ -243,16 +243,21 @@ def _reference(sets: list[str], min_s: float = 0.5) -> dict:
 
 def tree_rss_bytes(pid: int) -> int:
     """Resident bytes of process ``pid`` and all its descendants now (0 once gone), pages
-    shared between them counted once (the sum of their proportional set sizes: a forked
-    child, or a worker that inherited its parent's pages, does not count them twice)."""
-    total, todo = 0, [pid]
+    shared between them counted once: the sum of their proportional set sizes (a forked
+    worker's inherited pages are split between it and its parent), leaving out a child
+    whose memory counters equal its parent's (a vfork'd child before its exec, such as
+    ``git rev-parse``, runs in its parent's memory and would count it twice)."""
+    total, todo = 0, [(pid, None)]
     while todo:
-        p = todo.pop()
+        p, parent_statm = todo.pop()
         try:
-            total += _pss_bytes(p)
+            with open(f"/proc/{p}/statm") as f:
+                statm = f.read()
+            if statm != parent_statm:
+                total += _pss_bytes(p)
             for task in os.listdir(f"/proc/{p}/task"):
                 with open(f"/proc/{p}/task/{task}/children") as f:
-                    todo += [int(c) for c in f.read().split()]
+                    todo += [(int(c), statm) for c in f.read().split()]
         except (OSError, ValueError):
             continue
     return total
@@ -305,9 +310,10 @@ def _run_child(sets: list[str], jobs: int) -> dict:
 
 def run_child(args: str) -> None:
     """Run a fleet (JSON ``{"sets": [...], "jobs": n}``) and print its numbers as JSON."""
-    from .model import run
+    from .model import git_commit, run
 
     a = json.loads(args)
+    git_commit()  # its git child starts now, while this process is small (see tree_rss_bytes)
     w0, c0 = time.perf_counter(), time.process_time()
     res = run(None, a["sets"], jobs=a["jobs"], progress=False)
     wall = time.perf_counter() - w0
