@@ -100,12 +100,12 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
     from amxmodel.calibrate import calibrate  # noqa: F401
     from amxmodel.calibrate.report import render as calibration_report  # noqa: F401
     from amxmodel.common.errors import InputError  # noqa: F401
-    from amxmodel.probe.profile import measured_frame as measured_prices  # noqa: F401
     from amxmodel.inputs.designs import POLICIES, POLICY_NAMES, resolve_policies  # noqa: F401
     from amxmodel.inputs.modes import MODES  # noqa: F401
     from amxmodel.inputs.parameter_table import parameter_frame  # noqa: F401
     from amxmodel.inputs.scenario import Scenario, load_hardware, load_scenario  # noqa: F401
     from amxmodel.kernel.replay import replay  # noqa: F401
+    from amxmodel.probe.profile import measured_frame as measured_prices  # noqa: F401
     from amxmodel.runs.grid import load_grid  # noqa: F401
     from amxmodel.runs.notebook_params import check_parameters, save_summary  # noqa: F401
     from amxmodel.runs.run import Results, run  # noqa: F401

@@ -99,31 +99,42 @@ def test_load_sum_is_the_sum_of_the_step_loads():
 def test_peak_pages_are_the_largest_held_at_any_step(monkeypatch):
     """Buffered state changes, flushed in blocks and in pieces of hosts, give the same peaks
     as the host totals recomputed at every step."""
-    monkeypatch.setattr(engine, "PLACE_BATCH", 16)
+    monkeypatch.setattr(engine, "PEAK_BATCH", 16)
     sc = load_scenario(None, ["fleet.hosts=6", "run.steps=40", "fleet.amx_host_share=0.5"])
     table = class_table(sc)
     rng = np.random.default_rng(3)
     pages = rng.uniform(1, 5, (11, 6))
     ch = engine.Chunk(sc, table, 6, engine.chunk_rng(sc, 0), pages)
     ch_steps, n = 40, 400
-    rec = np.zeros(n, engine._CHANGE)
-    rec["host"], rec["step"] = rng.integers(0, 6, n), rng.integers(0, ch_steps, n)
-    rec["sign"] = rng.choice([-1, 1], n)
-    rec["cls"], rec["k"] = rng.integers(0, len(table.names), n), rng.integers(1, 9, n)
-    rec["used"] = rng.integers(0, 9, n) % (rec["k"] + 1)
-    rec["cpuid"], rec["aware"] = rng.random(n) < 0.8, rng.random(n) < 0.7
-    ch.peaks.add(rec[:150])
-    ch.peaks.add(rec[150:])
+    host, step = rng.integers(0, 6, n), rng.integers(0, ch_steps, n)
+    k = rng.integers(1, 9, n).astype(float)
+    used = rng.integers(0, 9, n) % (k + 1)
+    cls = rng.integers(0, len(table.names), n)
+    w = engine._weights(table.const, cls, k, rng.random(n) < 0.8, rng.random(n) < 0.7, used)
+    kw = w * (k * rng.choice([-1, 1], n))[:, None]
+    ch.peaks.add(host[:150], step[:150], kw[:150])
+    ch.peaks.add(host[150:], step[150:], kw[150:])
     for t1 in (7, 19, 40):
         ch.peaks.flush(t1)
-    k = rec["k"].astype(float)
-    kw = engine._weights(table.const, rec["cls"], k, rec["cpuid"], rec["aware"], rec["used"])
-    kw *= (k * rec["sign"])[:, None]
     level = np.zeros((6, ch_steps, engine.NJ))
-    np.add.at(level, (rec["host"], rec["step"]), kw)
+    np.add.at(level, (host, step), kw)
     held = np.cumsum(level, axis=1) @ pages.T  # (hosts, steps, P+1)
     held = np.where(ch.host_amx[:, None, None], held[:, :, :-1], held[:, :, -1:])
     assert np.allclose(ch.peaks.peak_pages, np.maximum(held.max(axis=1), 0.0))
+
+
+def test_blocks_without_departures(monkeypatch):
+    """One-step blocks on long-lived VMs (most blocks see no departure) account the same
+    vCPU-seconds as one block, host by host, up to the few VMs that change."""
+    sets = ["fleet.hosts=4", "run.steps=30", "workload=database", "run.chunk_hosts=4"]
+    sc = load_scenario(None, sets)
+    whole = run_chunk(sc, 0, PAGES)
+    monkeypatch.setattr(engine, "BLOCK_DEPARTURES", 1e-6)
+    assert engine.Chunk(sc, class_table(sc), 4, engine.chunk_rng(sc, 0), PAGES)._block_steps() == 1
+    steps = run_chunk(sc, 0, PAGES)
+    a, b = whole.vcpu_state_s.sum(axis=1), steps.vcpu_state_s.sum(axis=1)
+    assert np.all(a > 0) and np.allclose(a, b, rtol=0.05)
+    assert np.isclose(steps.class_vcpu_state_s.sum(), b.sum())
 
 
 def test_churn_and_first_amx_uses_match_mean_field():

@@ -42,8 +42,8 @@ COMMANDS: dict[str, Command] = {
     "main": Command("mainjob", "the main job: run notebooks/01_sync_overhead.ipynb, export its "
                                "charts and an HTML copy into --out"),
     "probe": Command("probe", "measure the kernel's AMX/XFD paths on this host through /dev/kvm"),
-    "bench": Command("bench", "measure the engine against its floors, the event-level reference "
-                              "and the 10,000-host headline"),
+    "bench": Command("bench", "measure the engine against its lean floor and the random-number "
+                              "floor, the event-level reference and the 10,000-host headline"),
 }
 
 

@@ -30,7 +30,7 @@ step, and its successor arrives at the end of that step.
 
 Memory per chunk is fixed. The largest guest fpstate a host held needs state changes in
 time order, so each VM's changes (at most two per vCPU) wait in a buffer that is flushed
-every block of steps (about :data:`BLOCK_DEPARTURES` departures per slot): it holds the
+every block of steps (about :data:`BLOCK_DEPARTURES` departures in the chunk): it holds the
 changes of one block and the future changes of the VMs present, nothing that grows with
 the number of steps. Each chunk draws from its own
 ``SeedSequence(seed, spawn_key=(chunk,))``: results are bit-identical whatever the order
@@ -52,9 +52,13 @@ from amxmodel.kernel.vocabulary import EXIT_KINDS, POINTS, STATES
 NJ, NE, NPT = len(STATES), len(EXIT_KINDS), len(POINTS)
 _PT = {p: i for i, p in enumerate(POINTS)}
 DAY_S = 86400.0
-BLOCK_DEPARTURES = 0.5  # expected departures per slot between flushes of the change buffer
+# expected departures in a chunk between flushes of the change buffer: about 6,000 keep a
+# block's temporaries near a core's L2 cache (2 MiB here; 2x slower at twice as many)
+BLOCK_DEPARTURES = 6144
 PLACE_BATCH = 4096  # VMs placed at once (bounds the temporaries whatever the chunk size)
 MAX_CHAIN = 64  # successive arrivals placed at once in a slot of short-lived VMs
+POOL_PER_SLOT = 3  # most arrivals drawn at once, per slot (bounds the pool's memory)
+PEAK_BATCH = 16384  # state changes applied to host peaks at once (temporaries within L2)
 # columns of the accumulators: exits (kind x state), vCPU-seconds per state, point events
 _EXITS = slice(0, NE * NJ)
 _STATE_S = slice(NE * NJ, NE * NJ + NJ)
@@ -169,25 +173,25 @@ def _segments(start: np.ndarray, end: np.ndarray, death: np.ndarray, used0: np.n
 
 
 class _Arrivals:
-    """Arriving VMs, drawn in batches and handed out in order (arrivals do not depend on
-    where they go: a few large draws instead of many small ones)."""
+    """Arriving VMs, drawn in one large batch (another when it runs out) and handed out in
+    order. Arrivals do not depend on where they go, and one that a chain of successors
+    does not use (its predecessor outlives the block) is dropped: whether it is used
+    depends on the lifetimes before it, never on its own attributes."""
 
     def __init__(self, rng: np.random.Generator, table: ClassTable, batch: int):
         self.rng, self.table, self.batch = rng, table, batch
         self.vms: VMs | None = None
+        self.at = 0
 
     def take(self, n: int) -> VMs:
         """The next ``n`` arrivals."""
-        have = 0 if self.vms is None else len(self.vms)
-        if have < n:
-            more = draw_vms(self.rng, self.table, max(self.batch, n - have), stationary=False)
-            self.vms = more if self.vms is None else VMs.concat([self.vms, more])
-        out, self.vms = self.vms.take(slice(0, n)), self.vms.take(slice(n, None))
-        return out
-
-    def give_back(self, vms: VMs) -> None:
-        """Return unused arrivals; they come out first next time."""
-        self.vms = VMs.concat([vms, self.vms])
+        if self.vms is None or self.at + n > len(self.vms):
+            more = draw_vms(self.rng, self.table, max(self.batch, n), stationary=False)
+            rest = None if self.vms is None else self.vms.take(slice(self.at, None))
+            self.vms = more if rest is None or not len(rest) else VMs.concat([rest, more])
+            self.at = 0
+        self.at += n
+        return self.vms.take(slice(self.at - n, self.at))
 
 
 class Chunk:
@@ -205,17 +209,18 @@ class Chunk:
         self.host_amx = rng.random(n_hosts) < sc.fleet["amx_host_share"]
         self.death = np.zeros(self.H * self.M, np.int64)  # departure step of each slot's VM
         self.acc = np.zeros((self.H * self.C, NCOL))  # by (host, class)
-        self.peaks = _Peaks(table.const, self.pages, self.host_amx, self.steps)
+        self._entries: tuple[list, list] = ([], [])  # (flat index, value) not yet in acc
+        self.peaks = _Peaks(self.pages, self.host_amx, self.steps)
         self._c = table.const
 
     def run(self) -> Exposure:
         """Simulate every step and return the chunk's exposures."""
         slots = np.arange(self.H * self.M)
-        for part in _batches(slots):
+        for part in _batches(slots):  # the VMs found at time 0
             vms = draw_vms(self.rng, self.table, part.size, stationary=True)
             self.death[part] = self._place(part, vms, np.zeros(part.size, np.int64), boot=False)
         block = self._block_steps()
-        arrivals = _Arrivals(self.rng, self.table, max(slots.size // 4, 64))
+        arrivals = _Arrivals(self.rng, self.table, self._pool_size())
         for t1 in range(block, self.steps + block, block):
             t1 = min(t1, self.steps)
             due = np.flatnonzero(self.death < t1)
@@ -225,14 +230,32 @@ class Chunk:
                     self._succeed(part, chain, t1, arrivals)
                 due = due[self.death[due] < t1]
                 chain = min(2 * chain, MAX_CHAIN)
-            self.peaks.flush(t1)
+            self._flush(t1)
         return self._exposure()
 
-    def _block_steps(self) -> int:
-        """Steps between flushes: about :data:`BLOCK_DEPARTURES` departures per slot."""
+    def _flush(self, t1: int) -> None:
+        """Add the block's entries to the accumulators (one bincount) and apply the state
+        changes of the steps before ``t1`` to the host peaks."""
+        add_flat(self.acc, *self._entries)
+        self._entries = ([], [])
+        self.peaks.flush(t1)
+
+    def _departures_per_step(self) -> float:
+        """Expected departures per slot and step."""
         t = self.table
-        per_step = float(np.dot(t.q_slot, 1.0 / t.mean_lifetime_s)) * self.dt
+        return float(np.dot(t.q_slot, 1.0 / t.mean_lifetime_s)) * self.dt
+
+    def _block_steps(self) -> int:
+        """Steps between flushes: about :data:`BLOCK_DEPARTURES` departures in the chunk."""
+        per_step = self.H * self.M * self._departures_per_step()
         return int(np.clip(round(BLOCK_DEPARTURES / per_step), 1, self.steps))
+
+    def _pool_size(self) -> int:
+        """Arrivals drawn at once: the run's expected arrivals and a margin for the ones
+        chains drop, at most :data:`POOL_PER_SLOT` per slot."""
+        n = self.H * self.M
+        expected = 1.5 * n * self.steps * self._departures_per_step()
+        return int(min(expected + 64, POOL_PER_SLOT * n))
 
     def _succeed(self, slots: np.ndarray, chain: int, t1: int, arrivals: _Arrivals) -> None:
         """Fill ``slots`` (their VMs depart before ``t1``) with up to ``chain`` successive
@@ -242,7 +265,6 @@ class Chunk:
         life = self._life_steps(vms).reshape(n, chain)
         starts = self.death[slots][:, None] + 1 + np.cumsum(life, axis=1) - life
         use = (starts <= t1).ravel()  # the predecessor departs before t1
-        arrivals.give_back(vms.take(~use))
         per_slot = use.reshape(n, chain).sum(axis=1)
         death = self._place(np.repeat(slots, per_slot), vms.take(use), starts.ravel()[use],
                             boot=True)
@@ -264,12 +286,8 @@ class Chunk:
         seg = _segments(start, end, death, used0, *ev)
         host = slots // self.M
         key = host * self.C + vms.cls
-        self._account(seg, vms, key[seg.vm], host[seg.vm])
-        np.add.at(self.acc[:, _POINT0 + _PT["first_use"]], key[ev[0]], ev[2])
-        if boot:
-            kind = np.where(~vms.cpuid_amx, 0, np.where(vms.aware, 2, 1))
-            boots = np.where(kind[:, None] == np.arange(3), vms.vcpus[:, None], 0)
-            np.add.at(self.acc[:, _POINT0 + _PT["boot_plain"]:][:, :3], key, boots)
+        kw = self._account(seg, vms, key, ev, boot)
+        self.peaks.add(*_changes(seg, host[seg.vm], kw, S))
         return death
 
     def _first_uses(self, vms: VMs, start: np.ndarray, end: np.ndarray):
@@ -286,24 +304,41 @@ class Chunk:
         keys, counts = np.unique(owner[later] * span + step[later], return_counts=True)
         return used0, (keys // span, keys % span, counts)
 
-    def _account(self, seg: _Segments, vms: VMs, key: np.ndarray, host: np.ndarray) -> None:
-        """Draw the segments' events; add them, their state time and their state changes."""
+    def _account(self, seg: _Segments, vms: VMs, key: np.ndarray, ev,
+                 boot: bool | np.ndarray) -> np.ndarray:
+        """Draw the segments' events and add them, their state time, the first uses and the
+        vCPUs of VMs that ``boot`` (all, none or a mask) to the accumulators; return the
+        segments' vCPUs per state."""
+        idx, val, kw = self._values(seg, vms, key[seg.vm])
+        idx.append(key[ev[0]] * NCOL + _POINT0 + _PT["first_use"])
+        val.append(ev[2])
+        if np.any(boot):  # vCPUs booted plain, AMX-capable but unaware, aware
+            kind = np.where(~vms.cpuid_amx, 0, np.where(vms.aware, 2, 1))
+            idx.append(key * NCOL + _POINT0 + _PT["boot_plain"] + kind)
+            val.append(np.where(boot, vms.vcpus, 0))
+        self._entries[0].extend(idx)
+        self._entries[1].extend(val)
+        return kw
+
+    def _values(self, seg: _Segments, vms: VMs, key: np.ndarray) -> tuple[list, list, np.ndarray]:
+        """Flat accumulator indices (``key`` x NCOL + column) and values of the segments'
+        exits by kind and state (Poisson), vCPU-seconds per state and AMX point events, and
+        the segments' vCPUs per state (segments, NJ). Only the states a segment's vCPUs are
+        in get entries (one for most VMs: those without AMX, or before any use)."""
         v = seg.vm
         cls = vms.cls[v].astype(np.intp)
         k = vms.vcpus[v].astype(float)
         w = _weights(self._c, cls, k, vms.cpuid_amx[v], vms.aware[v], seg.used)
         kw = w * k[:, None]
-        vals = np.zeros((v.size, NCOL))
         n_ex = seg.exit_last - seg.exit_first + 1
-        np.multiply(kw, (n_ex * self.dt)[:, None], out=vals[:, _STATE_S])
-        on = np.flatnonzero(n_ex > 0)
-        if on.size:
-            means = self._exit_means(vms, v[on], seg.exit_first[on], seg.exit_last[on])
-            n = self.rng.poisson(means)
-            vals[on, _EXITS] = (n[:, :, None] * w[on, None, :]).reshape(on.size, -1)
-        self._amx_points(seg, vms, cls, vals)
-        np.add.at(self.acc, key, vals)
-        self.peaks.add(_changes(seg, vms, host, self.steps))
+        n = self.rng.poisson(self._exit_means(vms, v, seg.exit_first, seg.exit_last))
+        i, j = np.nonzero(w)
+        at = key[i] * NCOL + j
+        wj, ni = w[i, j], n[i]
+        idx = [at + e * NJ for e in range(NE)] + [at + _STATE_S.start]
+        val = [ni[:, e] * wj for e in range(NE)] + [kw[i, j] * (n_ex[i] * self.dt)]
+        self._amx_points(seg, vms, cls, key, idx, val)
+        return idx, val, kw
 
     def _exit_means(self, vms: VMs, vm: np.ndarray, first: np.ndarray,
                     last: np.ndarray) -> np.ndarray:
@@ -317,9 +352,10 @@ class Chunk:
         means *= load_sum(self.sc, first, last)[:, None]
         return means
 
-    def _amx_points(self, seg: _Segments, vms: VMs, cls: np.ndarray, vals: np.ndarray) -> None:
-        """Into ``vals``: new AMX threads (Poisson) and AMX task switches (expected count) of
-        the segments with used vCPUs."""
+    def _amx_points(self, seg: _Segments, vms: VMs, cls: np.ndarray, key: np.ndarray,
+                    idx: list, val: list) -> None:
+        """Onto ``idx``, ``val``: new AMX threads (Poisson) and AMX task switches (expected
+        count) of the segments with used vCPUs."""
         dt = self.dt
         n_steps = seg.used_last - seg.used_first + 1
         on = np.flatnonzero((seg.used > 0) & (n_steps > 0))
@@ -327,11 +363,12 @@ class Chunk:
             return
         vm, used = seg.vm[on], seg.used[on].astype(float)
         lam = np.where(vms.uses_amx[vm], vms.new_amx_per_vcpu_s[vm], 0.0)
-        vals[on, _POINT0 + _PT["new_thread"]] = self.rng.poisson(used * lam * dt * n_steps[on])
+        idx.append(key[on] * NCOL + _POINT0 + _PT["new_thread"])
+        val.append(self.rng.poisson(used * lam * dt * n_steps[on]))
         s = self._c["amx_task_share"][cls[on]]
         loads = load_sum(self.sc, seg.used_first[on], seg.used_last[on])
-        switches = used * vms.ctx_per_vcpu_s[vm] * 2 * s * (1 - s) * dt * loads
-        vals[on, _POINT0 + _PT["amx_switch"]] = switches
+        idx.append(key[on] * NCOL + _POINT0 + _PT["amx_switch"])
+        val.append(used * vms.ctx_per_vcpu_s[vm] * 2 * s * (1 - s) * dt * loads)
 
     def _exposure(self) -> Exposure:
         """The accumulators as exposures, with the hosts' context switches added."""
@@ -354,74 +391,78 @@ class _Peaks:
     applies those of the steps before ``t1`` in time order, per host.
     """
 
-    def __init__(self, const: dict, pages: np.ndarray, host_amx: np.ndarray, steps: int):
-        self.const, self.pages, self.host_amx, self.steps = const, pages, host_amx, steps
-        self.kw_level = np.zeros((host_amx.size, NJ))  # vCPUs per state at the last flush
+    def __init__(self, pages: np.ndarray, host_amx: np.ndarray, steps: int):
+        self.pages, self.host_amx, self.steps = pages, host_amx, steps
+        self.level = np.zeros((host_amx.size, NJ))  # vCPUs per state at the last flush
         self.peak_pages = np.zeros((host_amx.size, pages.shape[0] - 1))
-        self._buffer: list[np.ndarray] = []  # changes (_CHANGE) not yet applied
+        self._buffer: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # not yet applied
 
-    def add(self, changes: np.ndarray) -> None:
-        """Buffer state changes."""
-        self._buffer.append(changes)
+    def add(self, host: np.ndarray, step: np.ndarray, kw: np.ndarray) -> None:
+        """Buffer state changes: at the end of ``step``, ``host`` gains ``kw`` vCPUs per state."""
+        self._buffer.append((host, step, kw))
 
     def flush(self, t1: int) -> None:
         """Apply the buffered state changes of steps before ``t1`` to the host peaks."""
-        buf = np.concatenate(self._buffer)
-        now = buf["step"] < t1
-        self._buffer = [buf[~now]]
-        buf = buf[now]
-        key = buf["host"].astype(np.int64) * self.steps + buf["step"]
-        order = np.argsort(key, kind="stable")
-        buf, key = buf[order], key[order]
-        firsts = np.flatnonzero(np.r_[True, buf["host"][1:] != buf["host"][:-1]])
-        # whole hosts at a time, about PLACE_BATCH changes each: small temporaries
-        at = np.searchsorted(firsts, np.arange(0, buf.size, PLACE_BATCH))
-        cuts = np.unique(np.r_[np.r_[firsts, buf.size][at], buf.size])
-        for lo, hi in itertools.pairwise(cuts):
-            self._apply(buf[lo:hi], key[lo:hi])
-
-    def _apply(self, changes: np.ndarray, key: np.ndarray) -> None:
-        """Raise the peaks of the hosts in ``changes`` (all their changes, sorted by key)."""
-        k = changes["k"].astype(float)
-        kw = _weights(self.const, changes["cls"], k, changes["cpuid"], changes["aware"],
-                      changes["used"])
-        kw *= (k * changes["sign"])[:, None]
-        grp = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])  # one group per (host, step)
-        total = np.cumsum(np.add.reduceat(kw, grp, axis=0), axis=0)
-        gh = changes["host"][grp]
-        new_host = np.r_[True, gh[1:] != gh[:-1]]
-        runs = np.flatnonzero(new_host)  # first group of each host
-        hosts = gh[runs]
-        before = np.zeros((runs.size, NJ))
-        before[1:] = total[runs[1:] - 1]
-        level = total + (self.kw_level[hosts] - before)[np.cumsum(new_host) - 1]
-        self.kw_level[hosts] = level[np.r_[runs[1:], gh.size] - 1]
-        amx = self.host_amx[gh]
-        no_amx = level @ self.pages[-1]  # hosts without AMX hold the default buffer
-        for p in range(self.peak_pages.shape[1]):
-            held = np.where(amx, level @ self.pages[p], no_amx)
-            peak = np.maximum.reduceat(held, runs)
-            np.maximum(self.peak_pages[hosts, p], peak, out=peak)
-            self.peak_pages[hosts, p] = peak
+        host, step, kw = (np.concatenate(x) for x in zip(*self._buffer))
+        now = step < t1
+        later = ~now
+        self._buffer = [(host[later], step[later], kw[later])]
+        raise_peaks(self.peak_pages, self.level, host[now], step[now], kw[now], self.pages,
+                    self.host_amx, self.steps)
 
 
-# A buffered state change: at the end of ``step`` a host gains (sign 1) or loses (-1) the
-# vCPUs of one VM segment, spread over the pricing states as the segment's weights say.
-_CHANGE = np.dtype([("host", np.int32), ("step", np.int32), ("sign", np.int8), ("cls", np.int8),
-                    ("k", np.int16), ("used", np.int16), ("cpuid", bool), ("aware", bool)])
+def raise_peaks(peak: np.ndarray, level: np.ndarray, host: np.ndarray, step: np.ndarray,
+                kw: np.ndarray, pages: np.ndarray, host_amx: np.ndarray, steps: int,
+                batch: int = PEAK_BATCH) -> None:
+    """Raise ``peak`` (H, P) by state changes (at the end of ``step``, ``host`` gains ``kw``
+    vCPUs per state; lost ones are negative) that follow ``level`` (H, NJ: vCPUs per state
+    so far), and move ``level`` past them. Changes are sorted by (host, step) and applied
+    whole hosts at a time, about ``batch`` changes each (small temporaries)."""
+    if not host.size:
+        return
+    key = host.astype(np.int64) * steps + step
+    order = np.argsort(key, kind="stable")
+    key, host, kw = key[order], host[order], kw[order]
+    firsts = np.flatnonzero(np.r_[True, host[1:] != host[:-1]])
+    at = np.searchsorted(firsts, np.arange(0, host.size, batch))
+    cuts = np.unique(np.r_[np.r_[firsts, host.size][at], host.size])
+    for lo, hi in itertools.pairwise(cuts):
+        _raise(peak, level, host[lo:hi], key[lo:hi], kw[lo:hi], pages, host_amx)
 
 
-def _changes(seg: _Segments, vms: VMs, host: np.ndarray, steps: int) -> np.ndarray:
-    """The state changes of segments: each appears, and vanishes unless after the run."""
-    both = np.r_[np.arange(seg.vm.size), np.flatnonzero(seg.vanish < steps)]
-    vm = seg.vm[both]
-    out = np.empty(both.size, _CHANGE)
-    out["host"], out["step"] = host[both], np.r_[seg.appear, seg.vanish[both[seg.vm.size:]]]
-    out["sign"] = 1
-    out["sign"][seg.vm.size:] = -1
-    out["cls"], out["k"], out["used"] = vms.cls[vm], vms.vcpus[vm], seg.used[both]
-    out["cpuid"], out["aware"] = vms.cpuid_amx[vm], vms.aware[vm]
-    return out
+def _raise(peak, level, host, key, kw, pages, host_amx) -> None:
+    """:func:`raise_peaks` for changes sorted by key, every change of their hosts."""
+    total = np.cumsum(kw, axis=0)
+    new_host = np.r_[True, host[1:] != host[:-1]]
+    firsts = np.flatnonzero(new_host)
+    hosts = host[firsts]
+    before = np.zeros((firsts.size, NJ))
+    before[1:] = total[firsts[1:] - 1]
+    offset = level[hosts] - before
+    ends = np.flatnonzero(np.r_[key[1:] != key[:-1], True])  # last change of a (host, step)
+    run = (np.cumsum(new_host) - 1)[ends]
+    now = total[ends] + offset[run]
+    held = now @ pages.T  # hosts without AMX hold the default buffer (last row)
+    held = np.where(host_amx[host[ends], None], held[:, :-1], held[:, -1:])
+    top = np.maximum.reduceat(held, np.flatnonzero(np.r_[True, run[1:] != run[:-1]]), axis=0)
+    peak[hosts] = np.maximum(peak[hosts], top)
+    level[hosts] = total[np.r_[firsts[1:], host.size] - 1] + offset
+
+
+def _changes(seg: _Segments, host: np.ndarray, kw: np.ndarray, steps: int):
+    """The state changes (host, step, vCPUs per state) of segments on ``host``: each
+    appears, and vanishes unless after the run."""
+    gone = np.flatnonzero(seg.vanish < steps)
+    return (np.r_[host, host[gone]], np.r_[seg.appear, seg.vanish[gone]],
+            np.concatenate([kw, -kw[gone]]))
+
+
+def add_flat(acc: np.ndarray, idx: list[np.ndarray], val: list[np.ndarray]) -> None:
+    """``acc.flat[i] += v`` for every pair of ``idx``, ``val`` (repeats summed, in order)."""
+    if not idx:  # a block without departures
+        return
+    flat = acc.reshape(-1)
+    flat += np.bincount(np.concatenate(idx), np.concatenate(val).astype(float), flat.size)
 
 
 def _batches(idx: np.ndarray, per: int = 1) -> list[np.ndarray]:

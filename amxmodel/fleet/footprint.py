@@ -15,7 +15,8 @@ from amxmodel.common.errors import InputError
 from amxmodel.fleet.population import class_table
 from amxmodel.inputs.scenario import Scenario
 
-SLOT_BYTES = 400  # engine state per VM slot, with the per-step temporaries (measured ~250)
+SLOT_BYTES = 600  # engine state per VM slot, with its arrival pool (measured ~490)
+BLOCK_BYTES = 8 * 2**20  # temporaries of one block of departures (measured 2-4 MiB)
 HOST_BYTES_PER_POLICY = 420  # accumulators, mechanism counts, pages and the hosts frame
 HOST_BYTES = 1200  # policy-independent per-host accumulators and their merged copy
 BASE_BYTES = 64 * 2**20  # tables, frames of the summary, interpreter slack
@@ -29,7 +30,8 @@ def estimate_bytes(sc: Scenario, jobs: int = 1, mode: str = "sample") -> int:
     hosts = int(sc.fleet["hosts"])
     chunk = min(int(sc.run["chunk_hosts"]), hosts)
     per_host = HOST_BYTES + HOST_BYTES_PER_POLICY * len(sc.policies)
-    return int(BASE_BYTES + hosts * per_host + max(jobs, 1) * chunk * slots * SLOT_BYTES)
+    per_job = chunk * slots * SLOT_BYTES + BLOCK_BYTES
+    return int(BASE_BYTES + hosts * per_host + max(jobs, 1) * per_job)
 
 
 def available_bytes() -> int:
