@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 from .errors import InputError
 from .policies import POLICY_NAMES
+from .reference import DEFAULT_KERNEL, KERNELS
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 
@@ -51,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--policy", action="append", choices=POLICY_NAMES, metavar="NAME",
                    help=f"policy to price (repeatable; default all): {', '.join(POLICY_NAMES)}")
     p.add_argument("--hardware", default=None, help="hardware profile name or file (default: the trace's, else spr)")
+    p.add_argument("--kernel", choices=KERNELS, default=DEFAULT_KERNEL,
+                   help="host kernel whose behaviour to replay where versions differ "
+                        f"(XCR0 switch in the fastpath loop up to 6.18; default {DEFAULT_KERNEL})")
     p.add_argument("--format", choices=["table", "json"], default="table")
 
     for extra in _EXTRA_PARSERS:
@@ -97,7 +101,7 @@ def _cmd_replay(args) -> int:
         from .params import load_scenario
 
         hardware = load_scenario(None, [f"hardware={args.hardware}"]).hardware
-    results = replay_file(args.trace, policies=args.policy, hardware=hardware)
+    results = replay_file(args.trace, policies=args.policy, hardware=hardware, kernel=args.kernel)
     print(render(results, args.format))
     return 0
 

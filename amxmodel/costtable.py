@@ -23,9 +23,19 @@ import numpy as np
 from .policies import POLICY_NAMES
 from .states import EXIT_KINDS, MECHS, POINTS, STATES
 
-XFD_AMX = 0x40000  # XFEATURE_MASK_XTILEDATA
-XCR0_LEGACY = 0x2E7  # x87|SSE|AVX|opmask|ZMM_Hi256|Hi16_ZMM (a pre-AMX guest)
-XCR0_AMX = XCR0_LEGACY | 0x60000  # + XTILECFG | XTILEDATA
+from .reference import HOST_XCR0, XTILE, XTILEDATA
+
+XFD_AMX = XTILEDATA
+# A guest without AMX in XCR0 has the host's XCR0 minus XTILECFG|XTILEDATA (x87 SSE AVX
+# opmask ZMM_Hi256 Hi16_ZMM PKRU): on an AMX host KVM switches XCR0 around its every entry,
+# on the same host without AMX in XCR0 it would not. Guests whose XCR0 differs in other
+# bits too are the workload's 1 - p_xcr0_host_minus_amx (:mod:`amxmodel.metrics`).
+XCR0_LEGACY = HOST_XCR0 & ~XTILE
+XCR0_AMX = HOST_XCR0  # an AMX guest's XCR0 equals the AMX host's: no switch
+# The host kernel the fleet runs. Every LTS kernel in service (6.1, 6.6, 6.12, 6.18) switches
+# XCR0 inside vmx_vcpu_run(), fastpath re-entries included; 6.19 moved it out of the
+# fastpath loop (amxmodel.reference.KERNELS). The replay takes any of them (--kernel).
+FLEET_KERNEL = "6.18"
 
 # Boot of one vCPU by guest type; the VMM requests permission first when it lists AMX.
 BOOT = {
@@ -90,7 +100,7 @@ class CostTable:
 def _counts(policy: str, hardware, events: list[dict]) -> np.ndarray:
     from .reference import mechanism_counts, run_events
 
-    mech = mechanism_counts(run_events(policy, hardware, events))
+    mech = mechanism_counts(run_events(policy, hardware, events, FLEET_KERNEL))
     return np.array([mech[m] for m in MECHS], dtype=float)
 
 
@@ -112,7 +122,7 @@ def _marginal(policy: str, hardware, prep: list[dict], event: list[dict]) -> np.
 def _counters(policy: str, hardware, events: list[dict]) -> dict:
     from .reference import run_events
 
-    return run_events(policy, hardware, events)
+    return run_events(policy, hardware, events, FLEET_KERNEL)
 
 
 def build_cost_table(hardware, policies=POLICY_NAMES) -> CostTable:

@@ -75,6 +75,10 @@ class Exposure:
     class_points: np.ndarray  # (C, NPT)
     class_vcpu_state_s: np.ndarray  # (C, NJ)
     seconds: float
+    # share of those exits made by guests whose XCR0 is the host's minus the AMX bits
+    # (p_xcr0_host_minus_amx): only they pay the XSETBV that AMX in the host XCR0 adds
+    xcr0_match: np.ndarray  # (H, NE, NJ)
+    class_xcr0_match: np.ndarray  # (C, NE, NJ)
 
     @property
     def hosts(self) -> int:
@@ -87,7 +91,8 @@ class Exposure:
         add = lambda name: np.sum([getattr(p, name) for p in parts], axis=0)
         return Exposure(cat("exits"), cat("points"), cat("vcpu_state_s"), cat("peak_pages"),
                         cat("host_amx"), add("class_exits"), add("class_points"),
-                        add("class_vcpu_state_s"), parts[0].seconds)
+                        add("class_vcpu_state_s"), parts[0].seconds, cat("xcr0_match"),
+                        parts[0].class_xcr0_match)
 
 
 def diurnal(sc: Scenario, steps: int | None = None) -> np.ndarray:
@@ -341,10 +346,20 @@ class Chunk:
         by_class = self.acc.reshape(H, self.C, NCOL).sum(axis=0)
         by_host[:, _POINT0 + _PT["host_switch"]] = self.rng.poisson(
             lam_sw * load_sum(sc, 0, self.steps - 1), H)
-        return Exposure(by_host[:, _EXITS].reshape(H, NE, NJ), by_host[:, _POINT0:],
+        share = self._c["p_xcr0_host_minus_amx"]
+        per_class = self.acc[:, _EXITS].reshape(H, self.C, NE, NJ)
+        exits = by_host[:, _EXITS].reshape(H, NE, NJ)
+        return Exposure(exits, by_host[:, _POINT0:],
                         by_host[:, _STATE_S], self.peaks.peak_pages, self.host_amx,
                         by_class[:, _EXITS].reshape(self.C, NE, NJ), by_class[:, _POINT0:],
-                        by_class[:, _STATE_S], self.steps * self.dt)
+                        by_class[:, _STATE_S], self.steps * self.dt,
+                        xcr0_share(np.einsum("hcej,c->hej", per_class, share), exits),
+                        np.broadcast_to(share[:, None, None], (self.C, NE, NJ)).copy())
+
+
+def xcr0_share(matched: np.ndarray, exits: np.ndarray) -> np.ndarray:
+    """``matched / exits`` where there are exits, else 0."""
+    return np.divide(matched, exits, out=np.zeros_like(exits), where=exits > 0)
 
 
 class _Peaks:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .costtable import BOOT, FIRST_AMX, XFD_AMX
+from .costtable import BOOT, FIRST_AMX, FLEET_KERNEL, XFD_AMX
 from .engine import DAY_S, chunk_rng
 from .fleet import class_table, draw_vms
 from .params import Scenario
@@ -30,6 +30,7 @@ from .states import MECHS
 from .trace import parse_event
 
 NON_AMX, AMX_LIVE, AMX_IDLE = 0, 1, 2
+XCR0_AVX512 = 0xE0  # opmask | ZMM_Hi256 | Hi16_ZMM
 # guest events for a task switch from one kind of task to another (Linux guest semantics:
 # XFD is written only when the value changes; TILERELEASE when leaving an AMX task)
 TASK_SWITCH = {
@@ -76,12 +77,18 @@ class _VM:
         self.lam = float(vm.new_amx_per_vcpu_s[idx]) if self.uses else 0.0
         self.pre = float(vm.preempts_per_vcpu_s[idx])
         self.death = t0 + float(vm.lifetime_s[idx])
-        self.models = [make_model(p, sim.sc.hardware) for p in sim.host_policies]
+        self.models = [make_model(p, sim.sc.hardware, FLEET_KERNEL) for p in sim.host_policies]
         self.used = np.zeros(self.k, bool)
         self.task = np.full(self.k, NON_AMX)
         kind = "S0" if not self.cpuid else ("S2" if self.aware else "S1")
+        boot = BOOT[kind]
+        if sim.xcr0_rng.random() >= sim.const["p_xcr0_host_minus_amx"][self.cls]:
+            # XCR0 differs from the host's in other bits too (a CPU model without AVX-512):
+            # KVM switches XCR0 for it on any host, AMX or not
+            boot = [dict(e, value=e["value"] & ~XCR0_AVX512) if e["event"] == "guest_xsetbv"
+                    else e for e in boot]
         for v in range(self.k):
-            self.emit([_on(e, v) for e in BOOT[kind]])
+            self.emit([_on(e, v) for e in boot])
         if initial and self.uses:  # vCPUs that already used AMX before the window opened
             p_used = -np.expm1(-self.lam * float(vm.age_s[idx]))
             for v in np.flatnonzero(sim.rng.random(self.k) < p_used):
@@ -169,6 +176,9 @@ class EventFleet:
         self.table = class_table(sc)
         self.const = self.table.const
         self.rng = chunk_rng(sc, chunk)
+        # guests' XCR0 from a stream of its own: the other draws stay those of chunk_rng
+        self.xcr0_rng = np.random.default_rng(
+            np.random.SeedSequence(int(sc.run["seed"]), spawn_key=(chunk, 1)))
         self.dt = float(sc.run["step_s"])
         self.H = int(hosts if hosts is not None else min(sc.fleet["hosts"], sc.run["chunk_hosts"]))
         self.n_events = 0

@@ -34,7 +34,8 @@ from .policies import resolve_policies
 from .yamlio import load_yaml, parse_scalar
 
 PROBABILITY_FIELDS = ("exit_share_fastpath", "exit_share_user", "amx_task_share",
-                      "tiles_live_share", "p_cpuid_amx", "p_guest_aware", "p_uses_amx")
+                      "tiles_live_share", "p_cpuid_amx", "p_guest_aware", "p_uses_amx",
+                      "p_xcr0_host_minus_amx")
 
 
 # ----------------------------------------------------------------------------- parts

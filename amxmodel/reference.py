@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
+from .errors import unknown
 from .params import Hardware
 from .states import MECHS, OVERHEAD_GROUPS, mech_prices
 from .trace import GUEST_EVENTS, XTILEDATA, Event, parse_events
@@ -35,6 +36,21 @@ HOST_XFD = XTILEDATA  # init_fpstate.xfd on an AMX host: what an ordinary host t
 XTILECFG = 0x20000
 XTILE = XTILECFG | XTILEDATA  # XFEATURE_MASK_XTILE: XCR0 must set both bits or neither
 XCR0_X87 = 0x1
+# kvm_host.xcr0 of a Sapphire Rapids host: x87 SSE AVX opmask ZMM_Hi256 Hi16_ZMM PKRU
+# XTILECFG XTILEDATA (what amx_test's vcpu_init_xcrs() reads as supported on SPR). The
+# ``no-amx`` reference is the same host with AMX absent from XCR0: HOST_XCR0 & ~XTILE.
+HOST_XCR0 = 0x602E7
+
+# Host kernels whose behaviour differs in ways that change counters (``kernel`` of the
+# replay). "5.17" and "6.18" (6.18.0-6.18.2) switch XCR0 inside vmx_vcpu_run(), i.e. on every
+# VM-entry and VM-exit, fastpath re-entries included; "6.19" switches it once per
+# vcpu_enter_guest(), outside the fastpath loop (Sean Christopherson, "KVM: x86: Load
+# guest/host XCR0 and XSS outside of the fastpath run loop",
+# 20251030224246.3456492-4-seanjc@google.com, v2 applied to kvm-x86 misc as 75c69c82f211 on
+# 2025-11-21 for the 6.19 merge window) and has the Dec 2025 KVM_SET_XSAVE fix
+# (20251224001249.1041934-1-pbonzini@redhat.com), which 5.17-6.18.2 lack.
+KERNELS = ("5.17", "6.18", "6.19")
+DEFAULT_KERNEL = KERNELS[-1]
 
 
 @dataclass
@@ -53,6 +69,8 @@ class Counters:
     switch_checks: int = 0
     xinuse_checks: int = 0
     xsaves_tiles: int = 0  # host XSAVES of live tile data
+    xsetbv: int = 0  # XSETBV by kvm_load_{guest,host}_xsave_state/_xfeatures (guest XCR0 != host's)
+    xsetbv_amx: int = 0  # those of them that AMX in the host XCR0 causes (priced; 0 on no-amx)
     allocs: int = 0
     frees: int = 0
     reallocs: int = 0  # successful buffer growths (the vCPU-creation allocation excluded)
@@ -71,6 +89,8 @@ def mechanism_counts(counters: dict[str, Any]) -> dict[str, int]:
     """Counters as the priced mechanisms of :data:`amxmodel.states.MECHS`."""
     out = {m: counters[m] for m in MECHS if m in counters}
     out["intercept_exits"] = counters["xfd_exits"] - counters["nm_exits"]
+    # only the XSETBVs that the same host without AMX in XCR0 would not execute are priced
+    out["xsetbv"] = counters["xsetbv_amx"]
     return {m: out[m] for m in MECHS}
 
 
@@ -92,7 +112,8 @@ class Vcpu:
     fps_xfd: int  # fpstate->xfd: the value the host restores with the guest fpstate
     guest_xfd: int = 0  # the guest's architectural IA32_XFD
     xfd_err: int = 0  # guest_fpu.xfd_err (shuttled by E0/E2 where the policy does so)
-    xcr0: int = XCR0_X87
+    xcr0: int = XCR0_X87  # vcpu->arch.xcr0 (reset value: x87 only)
+    cr4_osxsave: bool = False  # guest CR4.OSXSAVE: KVM switches XCR0 only when it is set
     cpuid_amx: bool = False  # XTILEDATA (and XFD) in the guest CPUID
     passthrough: bool = False  # xfd_no_write_intercept, or the design's "AMX enabled"
     tiles_live: bool = False  # XINUSE[18]
@@ -119,8 +140,11 @@ class ReferenceModel:
     amx_host = True  # fpu_state_size_dynamic()
     realloc_at_cpuid = True  # fpu_enable_guest_xfd_features() from kvm_check_cpuid()
 
-    def __init__(self, hardware: Hardware):
+    def __init__(self, hardware: Hardware, kernel: str = DEFAULT_KERNEL):
+        if kernel not in KERNELS:
+            raise unknown("kernel", kernel, KERNELS)
         self.hw = hardware
+        self.kernel = kernel
         self.c = Counters()
         self.vcpus: dict[int, Vcpu] = {}
         self.pcpus: dict[int, Pcpu] = {}
@@ -173,6 +197,35 @@ class ReferenceModel:
         """arch/x86/kernel/fpu/xstate.h: WRMSR only when the per-CPU cache differs."""
         if self.pcpu(v).cache != xfd:
             self.wrmsr_xfd(v, xfd)
+
+    @property
+    def host_xcr0(self) -> int:
+        """kvm_host.xcr0: the AMX bits are in it only on a host with dynamic features."""
+        return HOST_XCR0 if self.amx_host else HOST_XCR0 & ~XTILE
+
+    def switch_xcr0(self, v: Vcpu, *, fastpath: bool = False) -> None:
+        """One half of KVM's XCR0 switch, at a VM-entry or at a VM-exit (arch/x86/kvm/x86.c):
+        ``if (kvm_is_cr4_bit_set(vcpu, X86_CR4_OSXSAVE)) { if (vcpu->arch.xcr0 !=
+        kvm_host.xcr0) xsetbv(XCR_XFEATURE_ENABLED_MASK, ...); }``.
+
+        Up to 6.18 this is kvm_load_guest_xsave_state()/kvm_load_host_xsave_state(), called
+        by vmx_vcpu_run() around every VM-entry, so fastpath re-entries pay it too; since
+        6.19 kvm_load_guest_xfeatures()/kvm_load_host_xfeatures() run in vcpu_enter_guest()
+        before and after the fastpath loop, and a ``fastpath`` half costs nothing.
+
+        ``xsetbv_amx`` counts the XSETBVs that AMX in the host XCR0 causes: the guest's XCR0
+        is the host's minus XTILECFG|XTILEDATA, so the same host without AMX in XCR0 would
+        match it and execute none. A guest whose XCR0 differs in other bits pays the XSETBV
+        on either host (no AMX cost); a guest with AMX enabled equals the AMX host's XCR0.
+        """
+        if fastpath and self.kernel not in ("5.17", "6.18"):
+            return
+        host = self.host_xcr0
+        if not v.cr4_osxsave or v.xcr0 == host:
+            return
+        self.c.xsetbv += 1
+        if v.xcr0 == host & ~XTILE:
+            self.c.xsetbv_amx += 1
 
     def _resident(self, delta: int) -> None:
         self.c.pages += delta
@@ -235,6 +288,7 @@ class ReferenceModel:
         v.in_guest = True
         if self.shuttles_xfd_err(v) and v.xfd_err:
             self.c.wrmsr_xfd_err += 1
+        self.switch_xcr0(v)
         self.vm_entry(v)
 
     def full_exit(self, v: Vcpu, *, xfd: bool = False, nm: bool = False,
@@ -249,6 +303,7 @@ class ReferenceModel:
         self.c.vm_exits += 1
         self.c.xfd_exits += int(xfd)
         self.c.nm_exits += int(nm)
+        self.switch_xcr0(v)  # host XCR0 back before anything touches xstate
         self.after_full_exit(v)
         if nm:
             self.nm_fault_irqoff(v)
@@ -334,7 +389,9 @@ class ReferenceModel:
             self.ensure_in_guest(v)
             if kind == "fastpath":  # EXIT_FASTPATH_REENTER_GUEST: stays in the loop
                 self.c.vm_exits += 1
+                self.switch_xcr0(v, fastpath=True)
                 self.after_fastpath_exit(v)
+                self.switch_xcr0(v, fastpath=True)
                 self.vm_entry(v)
             else:
                 self.full_exit(v, to_user=kind == "user")
@@ -449,6 +506,8 @@ class ReferenceModel:
 
     def set_xcr0(self, v: Vcpu, value: int, *, guest: bool) -> None:
         """__kvm_set_xcr() from XSETBV (guest) or KVM_SET_XCRS (host)."""
+        if guest:  # XSETBV #UDs unless CR4.OSXSAVE=1: one that reached KVM means the bit
+            v.cr4_osxsave = True  # is set (Linux: fpu__init_cpu_xstate() sets it first)
         if not self.xcr0_valid(value, v):
             if not guest:
                 self.error("-EINVAL")
@@ -456,6 +515,9 @@ class ReferenceModel:
         if value & XTILEDATA and not self.room_for_xcr0(v):
             return
         v.xcr0 = value
+        if not guest:  # KVM_SET_XCRS comes with the KVM_SET_SREGS of the same restore
+            assert self.ev is not None
+            v.cr4_osxsave = bool(self.ev.args.get("osxsave", True))
         if guest:
             self.after_guest_xsetbv(v)
 
@@ -552,11 +614,12 @@ class ReferenceModel:
         """Cost of ``count`` host context switches that involve no guest fpstate."""
 
 
-def run_events(policy: str, hardware: Hardware, raw_events: list[dict]) -> dict[str, Any]:
+def run_events(policy: str, hardware: Hardware, raw_events: list[dict],
+               kernel: str = DEFAULT_KERNEL) -> dict[str, Any]:
     """Replay raw event mappings for one policy; return the counters with their prices."""
     from .reference_policies import make_model
 
-    model = make_model(policy, hardware)
+    model = make_model(policy, hardware, kernel)
     for ev in parse_events(raw_events):
         model.apply(ev)
     return model.result()["counters"]

@@ -27,7 +27,7 @@ from __future__ import annotations
 from .errors import unknown
 from .params import Hardware
 from .policies import POLICY_NAMES
-from .reference import HOST_XFD, XTILEDATA, ReferenceModel, Vcpu
+from .reference import DEFAULT_KERNEL, HOST_XFD, XTILEDATA, ReferenceModel, Vcpu
 
 
 class SyncAlways(ReferenceModel):
@@ -309,8 +309,8 @@ MODELS: dict[str, type[ReferenceModel]] = {
 assert tuple(MODELS) == POLICY_NAMES, "one reference model per policy, in catalogue order"
 
 
-def make_model(policy: str, hardware: Hardware) -> ReferenceModel:
-    """A fresh reference model for ``policy``."""
+def make_model(policy: str, hardware: Hardware, kernel: str = DEFAULT_KERNEL) -> ReferenceModel:
+    """A fresh reference model for ``policy`` on host kernel ``kernel``."""
     if policy not in MODELS:
         raise unknown("policy", policy, MODELS)
-    return MODELS[policy](hardware)
+    return MODELS[policy](hardware, kernel)

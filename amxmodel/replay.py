@@ -5,7 +5,9 @@ policy (:mod:`amxmodel.reference_policies`); each result is ``{"policy", "errors
 "counters"}``: the errors the kernel returned (index, event, errno), the counts of what the
 host executed and their price in cycles under a hardware profile (the one passed in, else
 the trace's ``hardware:``, else ``spr``). Baseline VM exits are counted in ``vm_exits`` but
-not priced: ``cycles`` is the overhead AMX adds, so ``no-amx`` is 0 on every trace.
+not priced: ``cycles`` is the overhead AMX adds, so ``no-amx`` is 0 on every trace. Of the
+XSETBVs of KVM's XCR0 switch (``xsetbv``) only ``xsetbv_amx`` is priced: those that the same
+host without AMX in XCR0 (``no-amx``) would not execute.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from .errors import InputError
 from .hardware import load_hardware
 from .params import Hardware
 from .policies import resolve_policies
+from .reference import DEFAULT_KERNEL
 from .reference_policies import make_model
 from .trace import Trace, load_trace, parse_trace
 
@@ -33,24 +36,27 @@ def _hardware_for(trace: Trace, hardware: Hardware | None) -> Hardware:
         raise InputError(f"{trace.where}: {exc}") from None
 
 
-def replay_trace(trace: Trace | dict, policies=None, hardware: Hardware | None = None) -> list[dict[str, Any]]:
-    """Replay a trace (checked, or a raw mapping) under ``policies`` (default: all)."""
+def replay_trace(trace: Trace | dict, policies=None, hardware: Hardware | None = None,
+                 kernel: str = DEFAULT_KERNEL) -> list[dict[str, Any]]:
+    """Replay a trace (checked, or a raw mapping) under ``policies`` (default: all) on host
+    kernel ``kernel`` (:data:`amxmodel.reference.KERNELS`)."""
     if not isinstance(trace, Trace):
         trace = parse_trace(trace)
     names = resolve_policies(policies if policies else "all", f"{trace.where}: policies")
     hw = _hardware_for(trace, hardware)
     results = []
     for name in names:
-        model = make_model(name, hw)
+        model = make_model(name, hw, kernel)
         for ev in trace.events:
             model.apply(ev)
         results.append(model.result())
     return results
 
 
-def replay_file(path: str | Path, policies=None, hardware: Hardware | None = None) -> list[dict[str, Any]]:
+def replay_file(path: str | Path, policies=None, hardware: Hardware | None = None,
+                kernel: str = DEFAULT_KERNEL) -> list[dict[str, Any]]:
     """Load, check and replay a trace file."""
-    return replay_trace(load_trace(path), policies, hardware)
+    return replay_trace(load_trace(path), policies, hardware, kernel)
 
 
 def _cell(value: Any) -> str:

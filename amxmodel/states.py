@@ -37,7 +37,7 @@ POINTS = ("boot_plain", "boot_legacy", "boot_aware", "first_use", "new_thread", 
 # Counted kernel mechanisms; the hardware profile gives each a price in cycles.
 MECHS = ("rdmsr_xfd", "wrmsr_xfd", "rdmsr_xfd_err", "wrmsr_xfd_err", "intercept_exits",
          "nm_exits", "extra_user_exits", "switch_checks", "xinuse_checks", "xsaves_tiles",
-         "reallocs")
+         "reallocs", "xsetbv")
 # Hardware parameter (or derived property) that prices one count of each mechanism.
 MECH_PRICE = {
     "rdmsr_xfd": "rdmsr_xfd_cycles",
@@ -51,6 +51,7 @@ MECH_PRICE = {
     "xinuse_checks": "xinuse_check_cycles",
     "xsaves_tiles": "xsaves_tiles_cycles",
     "reallocs": "realloc_cycles",
+    "xsetbv": "xsetbv_cycles",  # XCR0 switch that AMX in the host XCR0 causes
 }
 # The split of host overhead reported by the metrics (mechanism group -> counted mechanisms).
 OVERHEAD_GROUPS = {
@@ -64,6 +65,7 @@ OVERHEAD_GROUPS = {
     "realloc": ("reallocs",),
     "xinuse": ("xinuse_checks",),
     "xsaves_tiles": ("xsaves_tiles",),
+    "xsetbv": ("xsetbv",),
 }
 
 

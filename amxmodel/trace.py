@@ -83,7 +83,8 @@ EVENTS: dict[str, dict[str, Arg]] = {
     "guest_amx": {"fail_alloc": _FAIL},
     "guest_tile_release": {},
     "host_set_msr": {"msr": Arg("choice", required=True, choices=("xfd", "xfd_err")), "value": _XFD},
-    "host_set_xcr0": {"value": _VALUE64, "fail_alloc": _FAIL},
+    "host_set_xcr0": {"value": _VALUE64, "fail_alloc": _FAIL,
+                      "osxsave": Arg("bool", default=True)},  # CR4.OSXSAVE of the KVM_SET_SREGS
     "host_set_xsave": {"tiles_live": Arg("bool", default=False), "fail_alloc": _FAIL},
     "host_preempt": {},
     "host_switch": {"count": Arg("int", required=True, lo=1, hi=10**9)},

@@ -56,8 +56,11 @@ def test_sync_always_never_intercepts_xfd_of_an_amx_guest(ref_delta):
 
 def test_sync_always_reads_xfd_after_every_full_exit_of_every_vcpu(ref_delta):
     assert ref_delta(AWARE, [kernel(10)], "sync-always") == {"vm_exits": 10, "rdmsr_xfd": 10}
-    assert ref_delta(LEGACY, [kernel(10)], "sync-always") == {"vm_exits": 10, "rdmsr_xfd": 10}
-    assert ref_delta(LEGACY, [kernel(10)], "upstream") == {"vm_exits": 10}
+    # the LEGACY guest's XCR0 is the AMX host's minus AMX: KVM also switches XCR0 around each
+    # of its exits (an exit and the entry before it: 2 XSETBV), whatever the XFD design
+    switch = {"xsetbv": 20, "xsetbv_amx": 20}
+    assert ref_delta(LEGACY, [kernel(10)], "sync-always") == {"vm_exits": 10, "rdmsr_xfd": 10, **switch}
+    assert ref_delta(LEGACY, [kernel(10)], "upstream") == {"vm_exits": 10, **switch}
     assert ref_delta(AWARE, [{**FAST, "count": 4}], "sync-always") == {"vm_exits": 4}
 
 
@@ -82,7 +85,9 @@ def test_xcr0_alloc_grows_the_buffer_at_the_xsetbv_that_enables_tiles(ref_delta,
 def test_xcr0_alloc_failed_growth_leaves_xcr0_without_tiles(ref_delta, ref_errors):
     events = FRESH + [xsetbv(0x602E7, fail_alloc=True)]
     assert ref_errors(events, "xcr0-alloc") == [(4, "guest_xsetbv", "-ENOMEM")]
-    assert ref_delta(events, [AMX], "xcr0-alloc") == {"vm_exits": 1}  # #UD, not #NM
+    # #UD, not #NM; XCR0 stayed x87-only with CR4.OSXSAVE set: KVM switches XCR0 around the
+    # exit (2 XSETBV), but the same host without AMX would too (xsetbv_amx 0)
+    assert ref_delta(events, [AMX], "xcr0-alloc") == {"vm_exits": 1, "xsetbv": 2}
 
 
 def test_prealloc_gives_every_vcpu_the_full_buffer_at_creation(ref_delta, spr):
@@ -174,7 +179,8 @@ def test_rfc_switch_full_buffers_and_switching_from_the_start(ref_delta, spr):
     # an AMX-aware guest idles with XFD=0x40000: zeroed at exit, written back at entry
     assert ref_delta(AWARE + [FAST], [FAST], "rfc-switch") == {
         "vm_exits": 1, "rdmsr_xfd": 1, "rdmsr_xfd_err": 1, "wrmsr_xfd": 2}
-    assert ref_delta(LEGACY + [KERNEL], [KERNEL], "rfc-switch") == {"vm_exits": 1}
+    assert ref_delta(LEGACY + [KERNEL], [KERNEL], "rfc-switch") == {
+        "vm_exits": 1, "xsetbv": 2, "xsetbv_amx": 2}
     # #NM not trapped: only the entry pending after the XSETBV exit (XFD written back)
     assert ref_delta(AWARE, [AMX], "rfc-switch") == {"wrmsr_xfd": 1}
 
@@ -233,3 +239,42 @@ def test_render_table_fits_100_columns_and_json_has_the_schema():
     assert [d["policy"] for d in data] == list(POLICY_NAMES)
     assert data[0]["errors"][1] == {"index": 2, "event": "perm_request", "errno": "-EBUSY"}
     assert set(data[0]) == {"policy", "errors", "counters"}
+
+
+# ---------------------------------------------------------------- XCR0 switch (XSETBV)
+
+XCR0_TRACE = data_dir() / "traces" / "xcr0-switch-on-an-amx-host.yaml"
+AMX_DESIGNS = [p for p in POLICY_NAMES if p != "no-amx"]
+
+
+@pytest.mark.parametrize(("kernel", "amx", "plain"), [("5.17", (96, 54), (42, 0)),
+                                                      ("6.18", (96, 54), (42, 0)),
+                                                      ("6.19", (56, 34), (22, 0))])
+def test_xcr0_trace_matches_its_ledger(kernel, amx, plain):
+    out = {r["policy"]: r["counters"] for r in json.loads(render(replay_file(XCR0_TRACE, kernel=kernel), "json"))}
+    for p in AMX_DESIGNS:
+        assert (out[p]["xsetbv"], out[p]["xsetbv_amx"]) == amx, p
+        assert out[p]["cycles_xsetbv"] == 150 * amx[1]
+    assert (out["no-amx"]["xsetbv"], out["no-amx"]["xsetbv_amx"]) == plain
+    assert out["no-amx"]["cycles"] == 0
+
+
+@pytest.mark.parametrize("version", ["5.17", "6.18", "6.19"])
+def test_amx_in_host_xcr0_costs_xsetbv_only_to_guests_without_it(spr, version):
+    boot = lambda amx, xcr0: [PERM, CREATE, {"event": "set_cpuid", "amx": amx}, RUN,  # noqa: E731
+                              *([wrxfd(XFD)] if amx else []), xsetbv(xcr0)]
+    work = [kernel(10), {"event": "exit", "kind": "fastpath", "count": 10}, USER]
+    count = lambda p, ev: run_events(p, spr, ev + work, version)["xsetbv"]  # noqa: E731
+    for p in AMX_DESIGNS:
+        assert count(p, boot(False, 0x2E7)) > count("no-amx", boot(False, 0x2E7)) == 0, p
+        assert count(p, boot(True, 0x602E7)) == count("no-amx", boot(True, 0x602E7)) == 0, p
+        # a guest whose XCR0 differs in other bits pays on either host
+        assert count(p, boot(False, 0x207)) == count("no-amx", boot(False, 0x207)) > 0, p
+
+
+def test_no_xcr0_switch_before_the_guest_sets_cr4_osxsave(spr):
+    assert run_events("upstream", spr, [CREATE, RUN, kernel(10)])["xsetbv"] == 0
+    restore = [CREATE, {"event": "host_set_xcr0", "value": 0x2E7, "osxsave": False}, RUN, kernel(10)]
+    assert run_events("upstream", spr, restore)["xsetbv"] == 0
+    restore[1] = {"event": "host_set_xcr0", "value": 0x2E7}
+    assert run_events("upstream", spr, restore)["xsetbv"] == 20
