@@ -31,11 +31,11 @@ from .engine import Exposure
 from .errors import InputError, unknown
 from .metrics import class_mechanism_counts, mechanism_counts
 from .params import Hardware, Scenario
-from .states import EXIT_KINDS, mech_prices
+from .states import EXIT_KINDS, VM_EXIT_KINDS, mech_prices
 
 PRICE = "rdmsr_xfd_cycles"
 RATE = "exits_per_vcpu_s"
-_VM_EXITS = np.array([k != "preempt" for k in EXIT_KINDS], float)  # kinds that scale with f
+_VM_EXITS = np.array([k in VM_EXIT_KINDS for k in EXIT_KINDS], float)  # kinds that scale with f
 
 
 def with_values(hardware: Hardware, changes: Mapping[str, float] | None) -> Hardware:

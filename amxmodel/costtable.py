@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .policies import POLICY_NAMES
-from .states import EXIT_KINDS, MECHS, POINTS, STATES
+from .states import EXIT_KINDS, MECHS, POINTS, PREEMPT_KINDS, STATES
 
 from .reference import HOST_XCR0, XTILE, XTILEDATA
 
@@ -72,7 +72,9 @@ EXIT_EVENT = {
     "kernel": [{"event": "exit", "kind": "kernel"}],
     "user": [{"event": "exit", "kind": "user"}, {"event": "run_enter"}],
 }
-PREEMPT = [{"event": "exit", "kind": "kernel"}, {"event": "host_preempt"}]
+# A host preemption after an exit, by what preempts (states.PREEMPT_KINDS)
+PREEMPT = {kind: [{"event": "exit", "kind": "kernel"}, {"event": "host_preempt", "by": by}]
+           for kind, by in zip(PREEMPT_KINDS, ("user", "kthread", "kernel_fpu"), strict=True)}
 
 
 @dataclass(frozen=True)
@@ -147,8 +149,8 @@ def _build(key, hardware, policies: tuple[str, ...]) -> CostTable:
         for j, st in enumerate(STATES):
             prep = PREP[st] + SETTLE
             for e, kind in enumerate(EXIT_KINDS):
-                if kind == "preempt":  # the host preemption alone, without its exit
-                    exit_counts[pi, e, j] = (_marginal(pol, hardware, prep, PREEMPT)
+                if kind in PREEMPT:  # the host preemption alone, without its exit
+                    exit_counts[pi, e, j] = (_marginal(pol, hardware, prep, PREEMPT[kind])
                                              - _marginal(pol, hardware, prep, EXIT_EVENT["kernel"]))
                 else:
                     exit_counts[pi, e, j] = _marginal(pol, hardware, prep, EXIT_EVENT[kind])

@@ -317,8 +317,10 @@ class Chunk:
         cls, k = vms.cls[vm], vms.vcpus[vm]
         rate = vms.exits_per_vcpu_s[vm] * k * dt
         sf, su = c["exit_share_fastpath"][cls], c["exit_share_user"][cls]
+        pre = vms.preempts_per_vcpu_s[vm] * k * dt
+        pu, pf = c["preempt_share_user_task"][cls], c["preempt_share_kernel_fpu"][cls]
         means = np.stack([rate * sf, rate * (1 - sf - su), rate * su,
-                          vms.preempts_per_vcpu_s[vm] * k * dt], axis=-1)
+                          pre * pu, pre * (1 - pu - pf), pre * pf], axis=-1)
         means *= load_sum(self.sc, first, last)[:, None]
         return means
 

@@ -82,7 +82,7 @@ class _VM:
         self.task = np.full(self.k, NON_AMX)
         kind = "S0" if not self.cpuid else ("S2" if self.aware else "S1")
         boot = BOOT[kind]
-        if sim.xcr0_rng.random() >= sim.const["p_xcr0_host_minus_amx"][self.cls]:
+        if sim.aux_rng.random() >= sim.const["p_xcr0_host_minus_amx"][self.cls]:
             # XCR0 differs from the host's in other bits too (a CPU model without AVX-512):
             # KVM switches XCR0 for it on any host, AMX or not
             boot = [dict(e, value=e["value"] & ~XCR0_AVX512) if e["event"] == "guest_xsetbv"
@@ -148,8 +148,12 @@ class _VM:
 
     def emit_mark(self, v: int, mark: str) -> None:
         if mark == "pre":
+            c = self.sim.const
+            pu, pf = c["preempt_share_user_task"][self.cls], c["preempt_share_kernel_fpu"][self.cls]
+            u = self.sim.aux_rng.random()  # what preempts, from the stream of its own
+            by = "user" if u < pu else ("kernel_fpu" if u < pu + pf else "kthread")
             self.emit([{"event": "exit", "kind": "kernel", "vcpu": v},
-                       {"event": "host_preempt", "vcpu": v}])
+                       {"event": "host_preempt", "vcpu": v, "by": by}])
         elif mark == "sw":
             new = self.sim.draw_task(self.cls)
             self.emit([dict(e, vcpu=v) for e in TASK_SWITCH.get((int(self.task[v]), new), [])])
@@ -176,8 +180,9 @@ class EventFleet:
         self.table = class_table(sc)
         self.const = self.table.const
         self.rng = chunk_rng(sc, chunk)
-        # guests' XCR0 from a stream of its own: the other draws stay those of chunk_rng
-        self.xcr0_rng = np.random.default_rng(
+        # guests' XCR0 and what preempts a vCPU from a stream of their own: the other draws
+        # stay those of chunk_rng
+        self.aux_rng = np.random.default_rng(
             np.random.SeedSequence(int(sc.run["seed"]), spawn_key=(chunk, 1)))
         self.dt = float(sc.run["step_s"])
         self.H = int(hosts if hosts is not None else min(sc.fleet["hosts"], sc.run["chunk_hosts"]))

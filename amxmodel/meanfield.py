@@ -75,8 +75,10 @@ def expected_exposure(sc: Scenario) -> Exposure:
                           amx * used * (1 - s), amx * used * s * tl, amx * used * s * (1 - tl)])
         rate = _mean(wc, "exits_per_vcpu_s")
         sf, su = t.const["exit_share_fastpath"][c], t.const["exit_share_user"][c]
+        pre = _mean(wc, "host_preempts_per_vcpu_s")
+        pu, pf = t.const["preempt_share_user_task"][c], t.const["preempt_share_kernel_fpu"][c]
         per_kind = np.array([rate * sf, rate * (1 - sf - su), rate * su,
-                             _mean(wc, "host_preempts_per_vcpu_s")])
+                             pre * pu, pre * (1 - pu - pf), pre * pf])
         exits[c] = vcpus * load_s * per_kind[:, None] * share[None, :]
         state_s[c] = vcpus * seconds * share
         arrivals = vcpus / t.mean_lifetime_s[c] * seconds  # vCPUs booted during the run

@@ -119,7 +119,9 @@ class Vcpu:
     tiles_live: bool = False  # XINUSE[18]
     running: bool = False  # guest fpstate swapped in (inside KVM_RUN)
     in_guest: bool = False  # VM-entry done; False while KVM handles an exit (entry pending)
-    pending_xfd: int | None = None  # opt1: guest XFD to restore before the next entry
+    pending_xfd: int | None = None  # opt1/opt2: XFD to restore before the next entry
+    thread_xfd: int = HOST_XFD  # the vCPU thread's own fpstate XFD (HOST_XFD: never used AMX)
+    synced: bool = False  # opt1: fpstate->xfd read from the MSR since the last VM exit
 
 
 @dataclass
@@ -274,7 +276,7 @@ class ReferenceModel:
         self.before_host_save(v)
         self.host_save(v)
         v.running = False
-        self.xfd_update_state(v, HOST_XFD)
+        self.xfd_update_state(v, self.vmm_thread_xfd(v))
 
     def ensure_in_guest(self, v: Vcpu) -> None:
         """The pending VM-entry, done when the guest runs again: vcpu_enter_guest() up to
@@ -490,15 +492,28 @@ class ReferenceModel:
         v.tiles_live = not v.guest_xfd & XTILEDATA and self.room_for_tiles(v)
 
     def on_host_preempt(self, v: Vcpu) -> None:
-        """N4: another task runs on this CPU while the guest fpstate is loaded.
+        """N4: something else runs on this CPU while the guest fpstate is loaded.
 
-        switch_to() saves the guest state; the next (user) task gets HOST_XFD; when the vCPU
-        thread runs again, switch_fpu_return() restores the guest fpstate and its XFD.
+        switch_fpu() (arch/x86/kernel/fpu/context.h and sched.h) only saves the registers
+        (XSAVES, tile data included when live) and marks TIF_NEED_FPU_LOAD; XFD is written
+        by restore_fpregs_from_fpstate() -> xfd_update_state() when a task's registers are
+        restored on its way to user space (fpregs_restore_userregs()) or into the guest
+        (vcpu_enter_guest() -> switch_fpu_return()), and that restore is skipped while
+        fpregs_state_valid() (fpu_fpregs_owner_ctx still this fpstate on this CPU). So:
+
+        - ``user``: another user task runs and its XFD (HOST_XFD) is restored; the vCPU
+          thread's return restores the guest fpstate and its XFD: WRMSR when they differ;
+        - ``kthread``: a kernel thread or idle (a vCPU blocking in HLT included) never
+          restores user registers; the vCPU thread finds its registers valid: no WRMSR;
+        - ``kernel_fpu``: kernel_fpu_begin_mask() saves the registers and invalidates them
+          but does not touch XFD; the later restore of the guest fpstate finds the cache
+          equal to its XFD: no WRMSR (the tile data is saved and restored).
         """
         self.before_host_save(v)
         self.host_save(v)
-        self.xfd_update_state(v, HOST_XFD)
-        self.xfd_update_state(v, v.fps_xfd)
+        if self.ev["by"] == "user":
+            self.xfd_update_state(v, self.other_task_xfd(v))
+            self.xfd_update_state(v, v.fps_xfd)
 
     def on_host_switch(self) -> None:
         """Host context switches that involve no guest fpstate."""
@@ -612,6 +627,14 @@ class ReferenceModel:
 
     def host_switches(self, count: int) -> None:
         """Cost of ``count`` host context switches that involve no guest fpstate."""
+
+    def other_task_xfd(self, v: Vcpu) -> int:
+        """XFD of an ordinary host user task (init_fpstate.xfd: it never used AMX)."""
+        return HOST_XFD
+
+    def vmm_thread_xfd(self, v: Vcpu) -> int:
+        """XFD of the vCPU thread's own (VMM) fpstate, restored at R2."""
+        return v.thread_xfd
 
 
 def run_events(policy: str, hardware: Hardware, raw_events: list[dict],

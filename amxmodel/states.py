@@ -31,7 +31,11 @@ STATE_HELP = {
     "S4": "AMX task, tiles live",
     "S5": "AMX task, tiles released",
 }
-EXIT_KINDS = ("fastpath", "kernel", "user", "preempt")
+VM_EXIT_KINDS = ("fastpath", "kernel", "user")
+# What runs while the guest fpstate is loaded after an exit (host_preempt ``by``): another
+# user task, a kernel thread or idle (HLT blocking included), a kernel_fpu_begin_mask() user.
+PREEMPT_KINDS = ("preempt_user", "preempt_kthread", "kernel_fpu")
+EXIT_KINDS = VM_EXIT_KINDS + PREEMPT_KINDS
 POINTS = ("boot_plain", "boot_legacy", "boot_aware", "first_use", "new_thread", "amx_switch",
           "host_switch")
 # Counted kernel mechanisms; the hardware profile gives each a price in cycles.

@@ -2,7 +2,8 @@
 
 For each of 24 scenarios drawn by a seeded generator (workload class, AMX adoption,
 task mix, tile use, exit rates, churn, host AMX share, guests whose XCR0 is the
-host's minus AMX), the event-level fleet
+host's minus AMX,
+what preempts a vCPU thread), the event-level fleet
 (:mod:`amxmodel.eventsim`: every exit and guest action replayed through the reference
 state machine) and the sampled engine are run on the same parameters. For every policy
 and every priced mechanism, and for the fpstate page-seconds, the mean per host must
@@ -47,6 +48,8 @@ def random_overrides(rng: np.random.Generator) -> list[str]:
         "workloads.*.vcpus_per_vm=2",
         # drawn last, so the other parameters of the 24 scenarios stay what they were
         f"workloads.*.p_xcr0_host_minus_amx={u(0.3, 1):.3f}",
+        f"workloads.*.preempt_share_user_task={u(0.1, 0.6):.3f}",
+        f"workloads.*.preempt_share_kernel_fpu={u(0, 0.3):.3f}",
     ]
 
 

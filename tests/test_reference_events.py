@@ -167,6 +167,15 @@ def test_n4_preemption_with_live_tiles_saves_them_and_switches_xfd_twice(ref_del
     assert ref_delta(AWARE + [KERNEL], [{"event": "host_preempt"}]) == {}
 
 
+@pytest.mark.parametrize("by", ["kthread", "kernel_fpu"])
+def test_n4_kernel_thread_idle_or_kernel_fpu_saves_tiles_but_writes_no_xfd(ref_delta, by):
+    # switch_fpu() saves only; fpregs_restore_userregs() skips the restore while the
+    # registers are valid; kernel_fpu_begin_mask() does not touch XFD
+    live = AWARE + [wrxfd(0), AMX, KERNEL]
+    assert ref_delta(live, [{"event": "host_preempt", "by": by}]) == {"xsaves_tiles": 1}
+    assert ref_delta(AWARE + [wrxfd(0), KERNEL], [{"event": "host_preempt", "by": by}]) == {}
+
+
 def test_n4_tiles_live_under_armed_xfd_are_not_saved(ref_delta):
     armed = AWARE + [wrxfd(0), AMX, wrxfd(XFD), KERNEL]
     assert ref_delta(armed, [{"event": "host_preempt"}]) == {}

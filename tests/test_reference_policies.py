@@ -123,13 +123,24 @@ def test_lazy_enables_at_xsetbv_when_xfd_is_already_clear(ref_delta):
 
 def test_opt1_tests_xinuse_per_exit_and_clears_xfd_around_live_tiles(ref_delta, spr):
     live = AWARE + FIRST_USE + [KERNEL]
-    # read (to restore it), clear after the exit, restore before the entry: needed or not
+    # live tiles normally mean guest XFD[18]=0: read (and sync fpstate->xfd), no write
     assert ref_delta(live, [KERNEL], "opt1-exit-clear") == {
+        "vm_exits": 1, "xinuse_checks": 1, "rdmsr_xfd": 1}
+    # the rare case, XFD armed over live tiles: clear after the exit, restore before entry
+    armed_live = AWARE + FIRST_USE + [wrxfd(XFD), KERNEL]
+    assert ref_delta(armed_live, [KERNEL], "opt1-exit-clear") == {
         "vm_exits": 1, "xinuse_checks": 1, "rdmsr_xfd": 1, "wrmsr_xfd": 2}
     released = AWARE + FIRST_USE + [RELEASE, KERNEL]
     assert ref_delta(released, [KERNEL], "opt1-exit-clear") == {"vm_exits": 1, "xinuse_checks": 1}
     # no per-exit sync: with tiles in init state, exits read nothing
     assert run_events("opt1-exit-clear", spr, released + [kernel(50)])["rdmsr_xfd"] == 0
+    # a non-AMX task armed XFD directly (S3): the swap-out reads the MSR, so fpstate->xfd
+    # is 0x40000 = the VMM thread's and neither R2 nor R1 writes (was 2 needless WRMSRs)
+    s3 = released + [wrxfd(XFD), KERNEL]
+    assert ref_delta(s3, [USER, RUN, KERNEL], "opt1-exit-clear") == {
+        "vm_exits": 2, "user_exits": 1, "xinuse_checks": 2, "rdmsr_xfd": 1}
+    assert run_events("opt1-exit-clear", spr, s3 + [USER, RUN])["wrmsr_xfd"] == run_events(
+        "opt1-exit-clear", spr, s3)["wrmsr_xfd"]
 
 
 def test_opt2_pays_at_host_saves_and_every_host_switch(ref_delta, spr):
@@ -144,6 +155,14 @@ def test_opt2_pays_at_host_saves_and_every_host_switch(ref_delta, spr):
         "wrmsr_xfd": 1}
     assert ref_delta(enabled + [KERNEL], [PREEMPT], "opt2-switch-check") == {
         "switch_checks": 1, "rdmsr_xfd": 1, "xsaves_tiles": 1, "wrmsr_xfd": 2}
+    # XFD armed over live tiles (rare): the check clears XFD so XSAVES keeps the tiles, and
+    # the guest's value is back in the MSR before the next entry
+    armed = enabled + [wrxfd(XFD), KERNEL]
+    kthread = {"event": "host_preempt", "by": "kthread"}
+    assert ref_delta(armed, [kthread], "opt2-switch-check") == {
+        "switch_checks": 1, "rdmsr_xfd": 1, "xsaves_tiles": 1, "wrmsr_xfd": 1}
+    assert ref_delta(armed, [kthread, KERNEL], "opt2-switch-check") == {
+        "vm_exits": 1, "switch_checks": 1, "rdmsr_xfd": 1, "xsaves_tiles": 1, "wrmsr_xfd": 2}
 
 
 # ---------------------------------------------------------------- nm-first-use, rfc-switch
@@ -153,32 +172,50 @@ def test_nm_first_use_two_nm_exits_then_in_kernel_realloc(ref_delta, spr):
     c = run_events("nm-first-use", spr, AWARE + [kernel(100)])
     assert (c["xfd_exits"], c["rdmsr_xfd"], c["wrmsr_xfd"], c["pages"]) == (1, 0, 0, 1)
     # the guest's own #NM (reflected), its handler's three emulated accesses, then the #NM
-    # caused by the host bit: realloc in the kernel, no exit to user space
+    # caused by the host bit: realloc in the kernel, no exit to user space; it is the vCPU
+    # thread's first use, so the thread's XFD (the host value from now on) becomes 0: 1 WRMSR
     assert ref_delta(AWARE, FIRST_USE, "nm-first-use") == {
-        "vm_exits": 5, "xfd_exits": 5, "nm_exits": 2, "allocs": 1, "frees": 1, "reallocs": 1}
+        "vm_exits": 5, "xfd_exits": 5, "nm_exits": 2, "allocs": 1, "frees": 1, "reallocs": 1,
+        "wrmsr_xfd": 1}
 
 
-def test_nm_first_use_switches_xfd_around_every_exit_like_spec_ctrl(ref_delta):
+def test_nm_first_use_switches_xfd_around_every_exit_like_spec_ctrl(ref_delta, spr):
     used = AWARE + FIRST_USE
-    assert ref_delta(used + [FAST], [FAST], "nm-first-use") == {
+    # an AMX task runs (guest XFD 0 = the thread's 0): read only, fastpath included
+    assert ref_delta(used + [FAST], [FAST], "nm-first-use") == {"vm_exits": 1, "rdmsr_xfd": 1}
+    assert ref_delta(used + [KERNEL], [KERNEL], "nm-first-use") == {"vm_exits": 1, "rdmsr_xfd": 1}
+    # a non-AMX task armed XFD (S3): the host value 0 after the exit, the guest's before entry
+    armed = used + [RELEASE, wrxfd(XFD), KERNEL]
+    assert ref_delta(armed, [KERNEL], "nm-first-use") == {"vm_exits": 1, "rdmsr_xfd": 1, "wrmsr_xfd": 2}
+    assert ref_delta(armed + [FAST], [FAST], "nm-first-use") == {
         "vm_exits": 1, "rdmsr_xfd": 1, "wrmsr_xfd": 2}
-    assert ref_delta(used + [KERNEL], [KERNEL], "nm-first-use") == {
-        "vm_exits": 1, "rdmsr_xfd": 1, "wrmsr_xfd": 2}
-    armed = used + [RELEASE, wrxfd(XFD), KERNEL]  # guest XFD equals the host's: read only
-    assert ref_delta(armed, [KERNEL], "nm-first-use") == {"vm_exits": 1, "rdmsr_xfd": 1}
+    # ... and per KVM_RUN round trip the same pair, R2 and R1 find the cache at the thread's 0
+    assert ref_delta(armed, [USER, RUN, KERNEL], "nm-first-use") == {
+        "vm_exits": 2, "user_exits": 1, "rdmsr_xfd": 2, "wrmsr_xfd": 4}
     assert ref_delta(used + [AMX], [kernel(3)], "nm-first-use").get("wrmsr_xfd_err", 0) == 0
+    # live tiles are saved after an exit under the host value (0), not dropped; a kernel
+    # thread costs no WRMSR, another user task (XFD 0x40000) two
+    kthread = {"event": "host_preempt", "by": "kthread"}
+    assert ref_delta(used + [KERNEL], [kthread], "nm-first-use") == {"xsaves_tiles": 1}
+    assert ref_delta(used + [KERNEL], [PREEMPT], "nm-first-use") == {"xsaves_tiles": 1, "wrmsr_xfd": 2}
+    assert run_events("nm-first-use", spr, used + [KERNEL, kthread, KERNEL])["xsaves_tiles"] == 1
 
 
 def test_rfc_switch_full_buffers_and_switching_from_the_start(ref_delta, spr):
+    # kmalloc(fpu_kernel_xstate_max_size ~ 10.8 KB) > 8 KiB: an order-2 page allocation
     c = run_events("rfc-switch", spr, [CREATE])
-    assert (c["pages"], c["reallocs"]) == (3, 0)
+    assert (c["pages"], c["reallocs"]) == (4, 0)
     # RFC patch 3/7: xfd_guest_exit() reads XFD and XFD_ERR at every exit, fastpath too;
-    # with the guest's XFD clear nothing is written (the host runs with XFD=0 as well)
+    # with the guest's XFD clear nothing is written (XFD is 0 inside KVM_RUN as well)
     assert ref_delta(FRESH + [FAST], [FAST], "rfc-switch") == {
         "vm_exits": 1, "rdmsr_xfd": 1, "rdmsr_xfd_err": 1}
     # an AMX-aware guest idles with XFD=0x40000: zeroed at exit, written back at entry
     assert ref_delta(AWARE + [FAST], [FAST], "rfc-switch") == {
         "vm_exits": 1, "rdmsr_xfd": 1, "rdmsr_xfd_err": 1, "wrmsr_xfd": 2}
+    # vmx_xfd_load()/vmx_xfd_put(): XFD=0 at KVM_RUN, the VMM thread's 0x40000 back at its
+    # return: a pair per KVM_RUN on top of the exit's pair
+    assert ref_delta(AWARE + [FAST], [USER, RUN, FAST], "rfc-switch") == {
+        "vm_exits": 2, "user_exits": 1, "rdmsr_xfd": 2, "rdmsr_xfd_err": 2, "wrmsr_xfd": 6}
     assert ref_delta(LEGACY + [KERNEL], [KERNEL], "rfc-switch") == {
         "vm_exits": 1, "xsetbv": 2, "xsetbv_amx": 2}
     # #NM not trapped: only the entry pending after the XSETBV exit (XFD written back)
