@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kernel", choices=KERNELS, default=DEFAULT_KERNEL,
                    help="host kernel whose behaviour to replay where versions differ "
                         f"(XCR0 switch in the fastpath loop up to 6.18; default {DEFAULT_KERNEL})")
+    p.add_argument("--option", action="append", metavar="POLICY.KEY=VALUE",
+                   help="a design option, e.g. sync-always.xfd_reset=init (repeatable)")
     p.add_argument("--format", choices=["table", "json"], default="table")
 
     for extra in _EXTRA_PARSERS:
@@ -101,7 +103,11 @@ def _cmd_replay(args) -> int:
         from .params import load_scenario
 
         hardware = load_scenario(None, [f"hardware={args.hardware}"]).hardware
-    results = replay_file(args.trace, policies=args.policy, hardware=hardware, kernel=args.kernel)
+    from .reference_policies import parse_options
+
+    options = parse_options(args.option)
+    results = replay_file(args.trace, policies=args.policy, hardware=hardware, kernel=args.kernel,
+                          options=options)
     print(render(results, args.format))
     return 0
 

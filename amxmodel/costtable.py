@@ -21,9 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .policies import POLICY_NAMES
-from .states import EXIT_KINDS, MECHS, POINTS, PREEMPT_KINDS, STATES
-
 from .reference import HOST_XCR0, XTILE, XTILEDATA
+from .states import EXIT_KINDS, MECHS, POINTS, PREEMPT_KINDS, STATES
 
 XFD_AMX = XTILEDATA
 # A guest without AMX in XCR0 has the host's XCR0 minus XTILECFG|XTILEDATA (x87 SSE AVX

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, ClassVar
 
 from .errors import unknown
 from .params import Hardware
@@ -114,6 +114,9 @@ class Vcpu:
     xfd_err: int = 0  # guest_fpu.xfd_err (shuttled by E0/E2 where the policy does so)
     xcr0: int = XCR0_X87  # vcpu->arch.xcr0 (reset value: x87 only)
     cr4_osxsave: bool = False  # guest CR4.OSXSAVE: KVM switches XCR0 only when it is set
+    has_run: bool = False  # kvm_vcpu_has_run(): a VM-entry happened (last_vmentry_cpu != -1)
+    cpuid_set: bool | None = None  # AMX flag of the CPUID set by KVM_SET_CPUID2 (None: none)
+    bad_xstate: bool = False  # 5.17-6.18: XSTATE_BV[18] restored under guest XFD[18]=1
     cpuid_amx: bool = False  # XTILEDATA (and XFD) in the guest CPUID
     passthrough: bool = False  # xfd_no_write_intercept, or the design's "AMX enabled"
     tiles_live: bool = False  # XINUSE[18]
@@ -142,9 +145,18 @@ class ReferenceModel:
     amx_host = True  # fpu_state_size_dynamic()
     realloc_at_cpuid = True  # fpu_enable_guest_xfd_features() from kvm_check_cpuid()
 
-    def __init__(self, hardware: Hardware, kernel: str = DEFAULT_KERNEL):
+    # Design parameters (name -> allowed values) a policy takes besides hardware and kernel
+    OPTIONS: ClassVar[dict[str, tuple[str, ...]]] = {}
+
+    def __init__(self, hardware: Hardware, kernel: str = DEFAULT_KERNEL, **options: str):
         if kernel not in KERNELS:
             raise unknown("kernel", kernel, KERNELS)
+        for key, value in options.items():
+            if key not in self.OPTIONS:
+                raise unknown(f"option of {self.name}", key, self.OPTIONS)
+            if value not in self.OPTIONS[key]:
+                raise unknown(f"{self.name} {key}", value, self.OPTIONS[key])
+        self.options = {k: v[0] for k, v in self.OPTIONS.items()} | options
         self.hw = hardware
         self.kernel = kernel
         self.c = Counters()
@@ -243,13 +255,16 @@ class ReferenceModel:
         assert self.ev is not None
         if self.ev.args.get("fail_alloc"):
             self.c.realloc_failures += 1
-            self.error("-ENOMEM")
+            # __xfd_enable_feature(): "if (fpstate_realloc(...)) return -EFAULT;" -- the
+            # vzalloc's -ENOMEM does not reach the caller
+            self.error("-EFAULT")
             return False
         self.c.allocs += 1
         self._resident(self.hw.amx_pages)  # old and new both resident here: the peak
         self.c.frees += 1
         self._resident(-v.pages)
         v.pages, v.large = self.hw.amx_pages, True
+        v.fps_xfd &= ~XTILEDATA  # fpstate_realloc(): newfps->xfd = curfps->xfd & ~xfeatures
         self.c.reallocs += 1
         return True
 
@@ -270,6 +285,16 @@ class ReferenceModel:
         """R1: fpu_swap_kvm_fpstate(enter_guest=true) restores the guest fpstate and its XFD."""
         v.running = True
         self.xfd_update_state(v, v.fps_xfd)
+        self.check_xrstor(v)
+
+    def check_xrstor(self, v: Vcpu) -> None:
+        """XRSTORS of a guest fpstate whose XSTATE_BV[18] is set while XFD[18]=1: #NM in the
+        host kernel (5.17-6.18.2 after such a KVM_SET_XSAVE); the tile data is lost."""
+        if v.bad_xstate:
+            v.bad_xstate = False
+            if self.pcpu(v).msr & XTILEDATA:
+                self.error("host #NM in XRSTORS")
+                v.tiles_live = False
 
     def swap_out(self, v: Vcpu) -> None:
         """R2: fpu_swap_kvm_fpstate(enter_guest=false): save guest state, back to HOST_XFD."""
@@ -287,7 +312,7 @@ class ReferenceModel:
         """
         if v.in_guest:
             return
-        v.in_guest = True
+        v.in_guest = v.has_run = True
         if self.shuttles_xfd_err(v) and v.xfd_err:
             self.c.wrmsr_xfd_err += 1
         self.switch_xcr0(v)
@@ -339,7 +364,10 @@ class ReferenceModel:
 
     def on_perm_request(self) -> None:
         """arch_prctl(ARCH_REQ_XCOMP_GUEST_PERM, XTILEDATA): xstate_request_perm()."""
-        if not self.amx_host or self.perm:  # "Lockless quick check": already permitted -> 0
+        if not self.amx_host:  # (fpu_user_cfg.max_features & requested) != requested
+            self.error("-EOPNOTSUPP")
+            return
+        if self.perm:  # "Lockless quick check": already permitted -> 0
             return
         if self.perm_locked:  # "First vCPU allocation locks the permissions."
             self.error("-EBUSY")
@@ -364,17 +392,27 @@ class ReferenceModel:
         del self.vcpus[v.vid]
 
     def on_set_cpuid(self, v: Vcpu) -> None:
-        """A2/A2': kvm_check_cpuid() -> fpu_enable_guest_xfd_features()."""
+        """A2/A2': kvm_set_cpuid() -> kvm_check_cpuid() -> fpu_enable_guest_xfd_features().
+
+        - After the vCPU has entered the guest (kvm_vcpu_has_run()), kvm_set_cpuid() only
+          accepts the CPUID it already has (kvm_cpuid_check_equal(): -EINVAL otherwise) and
+          returns before kvm_check_cpuid(): no reallocation.
+        - XTILEDATA in leaf 0xD needs the guest permission; on a host without AMX it can
+          never be granted (the request fails with -EOPNOTSUPP), so
+          __xfd_enable_feature() fails the same way: -EPERM ("If not permitted let it die").
+        """
         amx = self.ev["amx"]
-        if amx and not self.amx_host:
-            v.cpuid_amx = False  # not in KVM_GET_SUPPORTED_CPUID: the VMM cannot expose it
+        if v.has_run:
+            if v.cpuid_set is None or amx != v.cpuid_set:
+                self.error("-EINVAL")
             return
-        if amx and not self.perm:
-            self.error("-EPERM")  # __xfd_enable_feature(): "If not permitted let it die"
+        if amx and (not self.amx_host or not self.perm):
+            self.error("-EPERM")
             return
         if amx and self.realloc_at_cpuid and not self.realloc(v):
             return
         v.cpuid_amx = amx
+        v.cpuid_set = amx
         self.after_set_cpuid(v)
 
     def on_run_enter(self, v: Vcpu) -> None:
@@ -479,7 +517,13 @@ class ReferenceModel:
         self.set_xcr0(v, value, guest=False)
 
     def on_host_set_xsave(self, v: Vcpu) -> None:
-        """KVM_SET_XSAVE(2): tile data is kept only if the guest XFD leaves it enabled."""
+        """KVM_SET_XSAVE(2): tile data is kept only if the guest XFD leaves it enabled.
+
+        6.19 (and the stable kernels that took the fix): XSTATE_BV[18] is cleared while the
+        guest's XFD[18] is set (20251224001249.1041934-1-pbonzini@redhat.com). 5.17 to
+        6.18.2 keep it: the next XRSTORS of the guest fpstate, under XFD[18]=1, raises #NM
+        in the host (recorded as an error of that KVM_RUN, see :meth:`swap_in`).
+        """
         if not self.amx_host:
             return
         if not self.ev["tiles_live"]:
@@ -488,8 +532,11 @@ class ReferenceModel:
         if not v.cpuid_amx:  # fpu_copy_uabi_to_guest_fpstate(): xfeatures & ~xcr0
             self.error("-EINVAL")
             return
-        # XSTATE_BV[18] is cleared while guest XFD[18] is set (the Dec 2025 fix)
-        v.tiles_live = not v.guest_xfd & XTILEDATA and self.room_for_tiles(v)
+        armed = bool(v.guest_xfd & XTILEDATA)
+        if armed and self.kernel in ("5.17", "6.18"):
+            v.bad_xstate = v.tiles_live = self.room_for_tiles(v)
+            return
+        v.tiles_live = not armed and self.room_for_tiles(v)
 
     def on_host_preempt(self, v: Vcpu) -> None:
         """N4: something else runs on this CPU while the guest fpstate is loaded.
@@ -599,7 +646,12 @@ class ReferenceModel:
         return v.passthrough
 
     def nm_fault_irqoff(self, v: Vcpu) -> None:
-        """handle_nm_fault_irqoff(): RDMSR XFD_ERR if guest XFD is non-zero and CR0.TS=0."""
+        """handle_nm_fault_irqoff(): RDMSR XFD_ERR if the guest fpstate's XFD is non-zero
+        (5.17), and since 6.15 only for an XFD #NM, i.e. also with guest CR0.TS=0
+        (is_xfd_nm_fault(); "Fix a bug where KVM unnecessarily reads XFD_ERR from hardware
+        ... on a #NM due to CR0.TS=1", KVM VMX pull for 6.15). The modelled guests run with
+        CR0.TS=0 (Linux uses eager FPU switching), so both versions read it here, and after
+        E1 the guest's XFD is the fpstate's."""
         if v.guest_xfd:
             self.c.rdmsr_xfd_err += 1
             v.xfd_err = XTILEDATA

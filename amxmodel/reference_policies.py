@@ -26,17 +26,36 @@ means the same VMM under every design.
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
-from .errors import unknown
+from .errors import InputError, unknown
 from .params import Hardware
 from .policies import POLICY_NAMES
 from .reference import DEFAULT_KERNEL, HOST_XFD, XTILEDATA, ReferenceModel, Vcpu
 
 
 class SyncAlways(ReferenceModel):
-    """tglx's seed: passthrough from KVM_SET_CPUID2, RDMSR after every full exit."""
+    """tglx's seed: passthrough from KVM_SET_CPUID2, RDMSR after every full exit.
+
+    The seed's diff (87k0h85m65.ffs@tglx) adds only the RDMSR after the fastpath loop,
+    gated on fpu_state_size_dynamic(). Everything else this model runs is what 5.17 merged
+    and the model adds to the seed: XFD passthrough (here from KVM_SET_CPUID2 instead of
+    the first non-zero write), #NM trapped once passthrough is on with XFD_ERR read in
+    handle_nm_fault_irqoff() and shuttled around entries (E0/E2), the eager reallocation
+    at KVM_SET_CPUID2, and the guest fpstate's XFD reset value. That value only arrived in
+    v6 05/21 "Make XFD initialization in __fpstate_reset() a function argument"; before it
+    the guest fpstate took init_fpstate.xfd (0x40000 on an AMX host). Both readings are
+    the design option ``xfd_reset``: ``zero`` (5.17, the default) or ``init``. It matters
+    for vCPUs whose CPUID lacks AMX: fpstate_realloc() clears the AMX bit for the others
+    (newfps->xfd = curfps->xfd & ~xfeatures), and with ``init`` a vCPU without AMX keeps
+    XFD=0x40000, the VMM thread's value, so its exits to user space write no XFD.
+    """
 
     name = "sync-always"
+    OPTIONS: ClassVar[dict[str, tuple[str, ...]]] = {"xfd_reset": ("zero", "init")}
+
+    def initial_fps_xfd(self) -> int:
+        return HOST_XFD if self.options["xfd_reset"] == "init" else 0
 
     def after_set_cpuid(self, v: Vcpu) -> None:
         if v.cpuid_amx:
@@ -383,8 +402,30 @@ MODELS: dict[str, type[ReferenceModel]] = {
 assert tuple(MODELS) == POLICY_NAMES, "one reference model per policy, in catalogue order"
 
 
-def make_model(policy: str, hardware: Hardware, kernel: str = DEFAULT_KERNEL) -> ReferenceModel:
-    """A fresh reference model for ``policy`` on host kernel ``kernel``."""
+def make_model(policy: str, hardware: Hardware, kernel: str = DEFAULT_KERNEL,
+               options: dict[str, dict[str, str]] | None = None) -> ReferenceModel:
+    """A fresh reference model for ``policy`` on host kernel ``kernel``; ``options`` maps
+    policies to their design options (e.g. ``{"sync-always": {"xfd_reset": "init"}}``)."""
     if policy not in MODELS:
         raise unknown("policy", policy, MODELS)
-    return MODELS[policy](hardware, kernel)
+    return MODELS[policy](hardware, kernel, **(options or {}).get(policy, {}))
+
+
+def parse_options(items: list[str] | None) -> dict[str, dict[str, str]]:
+    """``POLICY.KEY=VALUE`` strings (``--option``) as ``{policy: {key: value}}``, checked."""
+    out: dict[str, dict[str, str]] = {}
+    for item in items or []:
+        head, sep, value = item.partition("=")
+        policy, dot, key = head.partition(".")
+        if not sep or not dot:
+            raise InputError(f"--option {item!r}: expected POLICY.KEY=VALUE, e.g. "
+                             "sync-always.xfd_reset=init")
+        if policy not in MODELS:
+            raise unknown("policy", policy, MODELS, f"--option {item!r}")
+        opts = MODELS[policy].OPTIONS
+        if key not in opts:
+            raise unknown(f"option of {policy}", key, opts or {"(none)": None}, f"--option {item!r}")
+        if value not in opts[key]:
+            raise unknown(f"{policy} {key}", value, opts[key], f"--option {item!r}")
+        out.setdefault(policy, {})[key] = value
+    return out

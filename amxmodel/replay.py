@@ -37,16 +37,18 @@ def _hardware_for(trace: Trace, hardware: Hardware | None) -> Hardware:
 
 
 def replay_trace(trace: Trace | dict, policies=None, hardware: Hardware | None = None,
-                 kernel: str = DEFAULT_KERNEL) -> list[dict[str, Any]]:
+                 kernel: str = DEFAULT_KERNEL,
+                 options: dict[str, dict[str, str]] | None = None) -> list[dict[str, Any]]:
     """Replay a trace (checked, or a raw mapping) under ``policies`` (default: all) on host
-    kernel ``kernel`` (:data:`amxmodel.reference.KERNELS`)."""
+    kernel ``kernel`` (:data:`amxmodel.reference.KERNELS`), with design ``options``
+    (:func:`amxmodel.reference_policies.make_model`)."""
     if not isinstance(trace, Trace):
         trace = parse_trace(trace)
     names = resolve_policies(policies if policies else "all", f"{trace.where}: policies")
     hw = _hardware_for(trace, hardware)
     results = []
     for name in names:
-        model = make_model(name, hw, kernel)
+        model = make_model(name, hw, kernel, options)
         for ev in trace.events:
             model.apply(ev)
         results.append(model.result())
@@ -54,9 +56,10 @@ def replay_trace(trace: Trace | dict, policies=None, hardware: Hardware | None =
 
 
 def replay_file(path: str | Path, policies=None, hardware: Hardware | None = None,
-                kernel: str = DEFAULT_KERNEL) -> list[dict[str, Any]]:
+                kernel: str = DEFAULT_KERNEL,
+                options: dict[str, dict[str, str]] | None = None) -> list[dict[str, Any]]:
     """Load, check and replay a trace file."""
-    return replay_trace(load_trace(path), policies, hardware, kernel)
+    return replay_trace(load_trace(path), policies, hardware, kernel, options)
 
 
 def _cell(value: Any) -> str:

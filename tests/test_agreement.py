@@ -27,7 +27,7 @@ CLASSES = ["idle", "web", "database", "hpc", "ai-inference", "ai-training", "leg
 
 
 def random_overrides(rng: np.random.Generator) -> list[str]:
-    u = lambda lo, hi: float(rng.uniform(lo, hi))  # noqa: E731
+    u = lambda lo, hi: float(rng.uniform(lo, hi))
     return [
         f"workload={rng.choice(CLASSES)}",
         "fleet.pcpus_per_host=8", "run.steps=4", "run.step_s=2",
