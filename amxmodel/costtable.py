@@ -31,9 +31,11 @@ XFD_AMX = XTILEDATA
 # bits too are the workload's 1 - p_xcr0_host_minus_amx (:mod:`amxmodel.metrics`).
 XCR0_LEGACY = HOST_XCR0 & ~XTILE
 XCR0_AMX = HOST_XCR0  # an AMX guest's XCR0 equals the AMX host's: no switch
-# The host kernel the fleet runs. Every LTS kernel in service (6.1, 6.6, 6.12, 6.18) switches
-# XCR0 inside vmx_vcpu_run(), fastpath re-entries included; 6.19 moved it out of the
-# fastpath loop (amxmodel.reference.KERNELS). The replay takes any of them (--kernel).
+# The host kernel whose behaviour the table prices. Every LTS kernel in service (6.1, 6.6,
+# 6.12, 6.18) switches XCR0 inside vmx_vcpu_run(), fastpath re-entries included; 6.19 moved
+# it out of the fastpath loop (amxmodel.reference.KERNELS). The fleet parameter
+# xcr0_fastpath_host_share scales the fastpath XSETBVs for hosts on newer kernels
+# (amxmodel.engine.xcr0_kinds); no other counter differs between them in the fleet.
 FLEET_KERNEL = "6.18"
 
 # Boot of one vCPU by guest type; the VMM requests permission first when it lists AMX.

@@ -75,8 +75,9 @@ class Exposure:
     class_points: np.ndarray  # (C, NPT)
     class_vcpu_state_s: np.ndarray  # (C, NJ)
     seconds: float
-    # share of those exits made by guests whose XCR0 is the host's minus the AMX bits
-    # (p_xcr0_host_minus_amx): only they pay the XSETBV that AMX in the host XCR0 adds
+    # share of those exits that pay the XSETBV which AMX in the host XCR0 adds: made by
+    # guests whose XCR0 is the host's minus the AMX bits (p_xcr0_host_minus_amx), on a
+    # kernel that switches XCR0 for that kind of exit (xcr0_fastpath_host_share)
     xcr0_match: np.ndarray  # (H, NE, NJ)
     class_xcr0_match: np.ndarray  # (C, NE, NJ)
 
@@ -351,17 +352,28 @@ class Chunk:
         share = self._c["p_xcr0_host_minus_amx"]
         per_class = self.acc[:, _EXITS].reshape(H, self.C, NE, NJ)
         exits = by_host[:, _EXITS].reshape(H, NE, NJ)
+        kinds = xcr0_kinds(sc)
         return Exposure(exits, by_host[:, _POINT0:],
                         by_host[:, _STATE_S], self.peaks.peak_pages, self.host_amx,
                         by_class[:, _EXITS].reshape(self.C, NE, NJ), by_class[:, _POINT0:],
                         by_class[:, _STATE_S], self.steps * self.dt,
-                        xcr0_share(np.einsum("hcej,c->hej", per_class, share), exits),
-                        np.broadcast_to(share[:, None, None], (self.C, NE, NJ)).copy())
+                        xcr0_share(np.einsum("hcej,c->hej", per_class, share), exits)
+                        * kinds[None, :, None],
+                        share[:, None, None] * kinds[None, :, None] * np.ones((1, 1, NJ)))
 
 
 def xcr0_share(matched: np.ndarray, exits: np.ndarray) -> np.ndarray:
     """``matched / exits`` where there are exits, else 0."""
     return np.divide(matched, exits, out=np.zeros_like(exits), where=exits > 0)
+
+
+def xcr0_kinds(sc: Scenario) -> np.ndarray:
+    """(NE,) share of hosts whose kernel pays the cost table's XSETBV for each exit kind:
+    all of them, except fastpath re-entries on kernels that switch XCR0 outside the
+    fastpath loop (6.19+; the table prices the 6.18 placement)."""
+    out = np.ones(NE)
+    out[EXIT_KINDS.index("fastpath")] = float(sc.fleet["xcr0_fastpath_host_share"])
+    return out
 
 
 class _Peaks:

@@ -77,7 +77,7 @@ class _VM:
         self.lam = float(vm.new_amx_per_vcpu_s[idx]) if self.uses else 0.0
         self.pre = float(vm.preempts_per_vcpu_s[idx])
         self.death = t0 + float(vm.lifetime_s[idx])
-        self.models = [make_model(p, sim.sc.hardware, FLEET_KERNEL) for p in sim.host_policies]
+        self.models = [make_model(p, sim.sc.hardware, sim.host_kernel) for p in sim.host_policies]
         self.used = np.zeros(self.k, bool)
         self.task = np.full(self.k, NON_AMX)
         kind = "S0" if not self.cpuid else ("S2" if self.aware else "S1")
@@ -188,6 +188,7 @@ class EventFleet:
         self.H = int(hosts if hosts is not None else min(sc.fleet["hosts"], sc.run["chunk_hosts"]))
         self.n_events = 0
         self.host_policies = self.policies
+        self.host_kernel = FLEET_KERNEL
 
     def draw_task(self, cls: int) -> int:
         s, tl = self.const["amx_task_share"][cls], self.const["tiles_live_share"][cls]
@@ -209,6 +210,9 @@ class EventFleet:
             # host context switches that involve no guest fpstate, priced on a host-wide model
             # a host without AMX behaves as no-amx whatever the design
             self.host_policies = self.policies if amx_host[h] else ("no-amx",) * P
+            # its kernel: XCR0 switched around fastpath re-entries (6.18) or not (6.19)
+            old = self.aux_rng.random() < sc.fleet["xcr0_fastpath_host_share"]
+            self.host_kernel = FLEET_KERNEL if old else "6.19"
             host = [make_model(p, sc.hardware) for p in self.host_policies]
             for load in loads:
                 n = int(self.rng.poisson(lam_sw * load))

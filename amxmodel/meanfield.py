@@ -20,7 +20,7 @@ import numpy as np
 
 from . import catalog
 from .distributions import quadrature
-from .engine import NE, NJ, NPT, Exposure, diurnal, xcr0_share
+from .engine import NE, NJ, NPT, Exposure, diurnal, xcr0_kinds, xcr0_share
 from .fleet import class_table
 from .params import Scenario
 from .states import POINTS
@@ -89,7 +89,7 @@ def expected_exposure(sc: Scenario) -> Exposure:
         points[c, _PT["new_thread"]] = vcpus * amx * threads * seconds
         ctx = _mean(wc, "guest_ctx_switches_per_vcpu_s")
         points[c, _PT["amx_switch"]] = vcpus * amx * used * ctx * 2 * s * (1 - s) * load_s
-    share = t.const["p_xcr0_host_minus_amx"]
+    share, kinds = t.const["p_xcr0_host_minus_amx"], xcr0_kinds(sc)
     host_exits = exits.sum(axis=0)
     host_points = points.sum(axis=0)
     host_points[_PT["host_switch"]] = (sc.fleet["pcpus_per_host"]
@@ -99,5 +99,6 @@ def expected_exposure(sc: Scenario) -> Exposure:
         vcpu_state_s=state_s.sum(axis=0)[None], peak_pages=np.full((1, 0), np.nan),
         host_amx=np.array([float(sc.fleet["amx_host_share"])]),
         class_exits=exits, class_points=points, class_vcpu_state_s=state_s, seconds=seconds,
-        xcr0_match=xcr0_share(np.einsum("cej,c->ej", exits, share), host_exits)[None],
-        class_xcr0_match=np.broadcast_to(share[:, None, None], exits.shape).copy())
+        xcr0_match=(xcr0_share(np.einsum("cej,c->ej", exits, share), host_exits)
+                    * kinds[:, None])[None],
+        class_xcr0_match=share[:, None, None] * kinds[None, :, None] * np.ones((1, 1, NJ)))

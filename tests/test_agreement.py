@@ -50,6 +50,7 @@ def random_overrides(rng: np.random.Generator) -> list[str]:
         f"workloads.*.p_xcr0_host_minus_amx={u(0.3, 1):.3f}",
         f"workloads.*.preempt_share_user_task={u(0.1, 0.6):.3f}",
         f"workloads.*.preempt_share_kernel_fpu={u(0, 0.3):.3f}",
+        f"fleet.xcr0_fastpath_host_share={rng.choice([1.0, 0.5])}",
     ]
 
 
