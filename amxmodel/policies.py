@@ -36,7 +36,10 @@ POLICIES: dict[str, Policy] = {
         Policy(
             "sync-always",
             "tglx's seed: RDMSR XFD after every exit leaving the fastpath on every vCPU of a "
-            "host with dynamic features, AMX guest or not; realloc at KVM_SET_CPUID2",
+            "host with dynamic features, AMX guest or not; realloc at KVM_SET_CPUID2. The seed's "
+            "diff adds only that RDMSR; the model adds from 5.17 XFD passthrough (from "
+            "KVM_SET_CPUID2), the #NM trap, XFD_ERR shuttling and the guest fpstate's xfd=0 "
+            "reset value (v6 05/21; before it init_fpstate.xfd: option xfd_reset=init)",
             "87k0h85m65.ffs@tglx (2021-11-16)",
         ),
         Policy(
