@@ -19,6 +19,12 @@ as the VMM thread stays on its CPU) and counts what the host executes: MSR acces
 exits, checks, tile saves, allocations. :func:`run_events` replays a list of raw events
 for one policy; :mod:`amxmodel.replay` does it per trace for many policies and prices
 the counts with a hardware profile.
+
+Every design also pays what AMX in the host XCR0 costs: KVM switches XCR0 with XSETBV
+around VM-entries and exits whenever the guest has CR4.OSXSAVE and an XCR0 other than the
+host's (:meth:`ReferenceModel.switch_xcr0`). Where kernel versions differ in a way that
+changes counters or errors (where that switch sits, the Dec 2025 KVM_SET_XSAVE fix), the
+``kernel`` argument selects the behaviour (:data:`KERNELS`, default the newest).
 """
 
 from __future__ import annotations
@@ -522,7 +528,7 @@ class ReferenceModel:
         6.19 (and the stable kernels that took the fix): XSTATE_BV[18] is cleared while the
         guest's XFD[18] is set (20251224001249.1041934-1-pbonzini@redhat.com). 5.17 to
         6.18.2 keep it: the next XRSTORS of the guest fpstate, under XFD[18]=1, raises #NM
-        in the host (recorded as an error of that KVM_RUN, see :meth:`swap_in`).
+        in the host (recorded as an error of that KVM_RUN, see :meth:`check_xrstor`).
         """
         if not self.amx_host:
             return
@@ -559,7 +565,7 @@ class ReferenceModel:
         self.before_host_save(v)
         self.host_save(v)
         if self.ev["by"] == "user":
-            self.xfd_update_state(v, self.other_task_xfd(v))
+            self.xfd_update_state(v, HOST_XFD)  # the other task never used AMX
             self.xfd_update_state(v, v.fps_xfd)
 
     def on_host_switch(self) -> None:
@@ -679,10 +685,6 @@ class ReferenceModel:
 
     def host_switches(self, count: int) -> None:
         """Cost of ``count`` host context switches that involve no guest fpstate."""
-
-    def other_task_xfd(self, v: Vcpu) -> int:
-        """XFD of an ordinary host user task (init_fpstate.xfd: it never used AMX)."""
-        return HOST_XFD
 
     def vmm_thread_xfd(self, v: Vcpu) -> int:
         """XFD of the vCPU thread's own (VMM) fpstate, restored at R2."""
