@@ -17,6 +17,7 @@ from amxmodel.policies import POLICY_NAMES
 from amxmodel.reference import run_events
 from amxmodel.reference_policies import parse_options
 from amxmodel.replay import render, replay_file, replay_trace
+from amxmodel.yamlio import load_yaml
 
 XFD = 0x40000
 PERM, CREATE = {"event": "perm_request"}, {"event": "create_vcpu"}
@@ -357,3 +358,21 @@ def test_sync_always_xfd_reset_is_a_design_option(spr):
         parse_options(["sync-always.xfd_reset=seed"])
     with pytest.raises(InputError, match="option of upstream"):
         parse_options(["upstream.xfd_reset=init"])
+
+
+def test_preemption_trace_phases_equal_their_hand_derived_ledger(spr):
+    path = data_dir() / "traces" / "preemption-and-xfd-switching-by-design.yaml"
+    text = path.read_text()
+    events = load_yaml(path, "trace")["events"]
+    for phase, (lo, hi) in (("A", (15, 22)), ("B", (22, len(events)))):
+        block = text[text.index(f"Expected phase {phase}:"):]
+        block = block[:block.index(".\n")]
+        found = re.findall(r"([a-z0-9-]+) ((?:[a-z_]+ \d+ ?)+)", block)
+        assert {p for p, _ in found} == {"upstream", "opt1-exit-clear", "opt2-switch-check",
+                                         "nm-first-use", "rfc-switch"}
+        for policy, body in found:
+            stated = {k: int(v) for k, v in re.findall(r"([a-z_]+) (\d+)", body)}
+            before = run_events(policy, spr, events[:lo])
+            after = run_events(policy, spr, events[:hi])
+            got = {k: after[k] - before[k] for k in stated}
+            assert got == stated, (phase, policy)
