@@ -1,7 +1,9 @@
 """The vectorized engine agrees with the event-level reference on random scenarios.
 
 For each of 24 scenarios drawn by a seeded generator (workload class, AMX adoption,
-task mix, tile use, exit rates, churn, host AMX share), the event-level fleet
+task mix, tile use, exit rates, churn, host AMX share, guests whose XCR0 is the
+host's minus AMX,
+what preempts a vCPU thread), the event-level fleet
 (:mod:`amxmodel.fleet.eventfleet`: every exit and guest action replayed through the reference
 state machine) and the sampled engine are run on the same parameters. For every policy
 and every priced mechanism, and for the fpstate page-seconds, the mean per host must
@@ -25,7 +27,7 @@ CLASSES = ["idle", "web", "database", "hpc", "ai-inference", "ai-training", "leg
 
 
 def random_overrides(rng: np.random.Generator) -> list[str]:
-    u = lambda lo, hi: float(rng.uniform(lo, hi))  # noqa: E731
+    u = lambda lo, hi: float(rng.uniform(lo, hi))
     return [
         f"workload={rng.choice(CLASSES)}",
         "fleet.pcpus_per_host=8", "run.steps=4", "run.step_s=2",
@@ -44,6 +46,11 @@ def random_overrides(rng: np.random.Generator) -> list[str]:
         f"workloads.*.host_preempts_per_vcpu_s={u(0.2, 5):.3f}",
         f"workloads.*.vm_lifetime_s={u(4, 200):.1f}",
         "workloads.*.vcpus_per_vm=2",
+        # drawn last, so the other parameters of the 24 scenarios stay what they were
+        f"workloads.*.p_xcr0_host_minus_amx={u(0.3, 1):.3f}",
+        f"workloads.*.preempt_share_user_task={u(0.1, 0.6):.3f}",
+        f"workloads.*.preempt_share_kernel_fpu={u(0, 0.3):.3f}",
+        f"fleet.xcr0_fastpath_host_share={rng.choice([1.0, 0.5])}",
     ]
 
 

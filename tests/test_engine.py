@@ -68,6 +68,13 @@ def test_exposure_accounts_every_vcpu_second():
     assert 0.3 * target < vcpus.mean() < 3 * target
     assert np.isclose(e.class_vcpu_state_s.sum(), e.vcpu_state_s.sum())
     assert np.isclose(e.class_exits.sum(), e.exits.sum())
+    # the share of exits from guests whose XCR0 is the host's minus AMX is a mix of the
+    # classes' p_xcr0_host_minus_amx, and matches the per-class sum
+    share = t.const["p_xcr0_host_minus_amx"]
+    on = e.exits > 0
+    assert np.all((e.xcr0_match[on] >= share.min() - 1e-12) & (e.xcr0_match[on] <= share.max() + 1e-12))
+    assert np.isclose((e.exits * e.xcr0_match).sum(),
+                      (e.class_exits * e.class_xcr0_match).sum())
 
 
 @pytest.mark.slow
@@ -78,7 +85,10 @@ def test_sampled_exposures_converge_to_mean_field(workload):
     e = Exposure.concat([run_chunk(sc, i, PAGES) for i in range(len(chunk_bounds(sc)))])
     m = expected_exposure(sc)
     per_host = {"exits": (e.exits.sum(axis=2), m.exits[0].sum(axis=1)),
-                "vcpu_state_s": (e.vcpu_state_s, m.vcpu_state_s[0])}
+                "vcpu_state_s": (e.vcpu_state_s, m.vcpu_state_s[0]),
+                # exits of guests whose XCR0 is the host's minus AMX (they pay the XSETBV)
+                "xcr0_exits": ((e.exits * e.xcr0_match).sum(axis=2),
+                               (m.exits * m.xcr0_match)[0].sum(axis=1))}
     for name, (x, expect) in per_host.items():
         mean = x.mean(axis=0)
         se = x.std(axis=0, ddof=1) / np.sqrt(len(x))

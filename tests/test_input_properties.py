@@ -28,9 +28,11 @@ from amxmodel.runs.grid import format_override
 from amxmodel.runs.run import run
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-# Cross-field rules (amx >= default fpstate, fastpath + user shares <= 1) are left to the
-# invalid strategy; the valid one moves every other number within its allowed range.
-COUPLED = {"fpstate_default_bytes", "fpstate_amx_bytes", "exit_share_fastpath", "exit_share_user"}
+# Cross-field rules (amx >= default fpstate, fastpath + user exit shares <= 1, user-task +
+# kernel-FPU preemption shares <= 1) are left to the invalid strategy; the valid one moves
+# every other number within its allowed range.
+COUPLED = {"fpstate_default_bytes", "fpstate_amx_bytes", "exit_share_fastpath", "exit_share_user",
+           "preempt_share_user_task", "preempt_share_kernel_fpu"}
 CLASSES = ["web", "database", "hpc", "idle", "ai-inference", "*", "webb"]
 
 

@@ -43,6 +43,24 @@ def test_a2_set_cpuid_reallocates_once_with_peak_of_old_plus_new():
     assert c["cycles_realloc"] == pytest.approx(9000.0)  # 3 us at 3 GHz
 
 
+def test_set_cpuid_after_the_vcpu_ran_accepts_only_the_same_cpuid_and_never_reallocates(ref_errors):
+    # kvm_set_cpuid(): if (kvm_vcpu_has_run(vcpu)) return kvm_cpuid_check_equal(...)
+    ran = [PERM, CREATE, {"event": "set_cpuid", "amx": False}, RUN, KERNEL, USER]
+    assert ref_errors(ran + [CPUID_AMX]) == [(6, "set_cpuid", "-EINVAL")]
+    assert run_events("upstream", HW, ran + [CPUID_AMX])["reallocs"] == 0
+    assert ref_errors(ran + [{"event": "set_cpuid", "amx": False}]) == []
+    # KVM_RUN with immediate_exit enters no guest: the vCPU has not run yet
+    not_yet = [PERM, CREATE, RUN | {"immediate_exit": True}, CPUID_AMX]
+    assert ref_errors(not_yet) == [] and run_events("upstream", HW, not_yet)["reallocs"] == 1
+
+
+def test_host_without_amx_refuses_the_permission_and_amx_in_cpuid(ref_errors):
+    # xstate_request_perm(): (fpu_user_cfg.max_features & requested) != requested ->
+    # -EOPNOTSUPP; __xfd_enable_feature() then finds no permission -> -EPERM
+    assert ref_errors([PERM, CREATE, CPUID_AMX], "no-amx") == [
+        (0, "perm_request", "-EOPNOTSUPP"), (2, "set_cpuid", "-EPERM")]
+
+
 def test_a2_prime_without_permission_is_eperm_and_amx_stays_hidden(ref_errors):
     events = [CREATE, CPUID_AMX, RUN, wrxfd(XFD)]
     assert ref_errors(events) == [(1, "set_cpuid", "-EPERM")]
@@ -51,9 +69,10 @@ def test_a2_prime_without_permission_is_eperm_and_amx_stays_hidden(ref_errors):
     assert (c["vm_exits"], c["xfd_exits"]) == (1, 1)  # XFD not in CPUID: #GP-injected exit
 
 
-def test_a2_failed_vzalloc_is_enomem_and_keeps_the_buffer(ref_errors):
+def test_a2_failed_vzalloc_is_efault_and_keeps_the_buffer(ref_errors):
+    # __xfd_enable_feature(): "if (fpstate_realloc(...)) return -EFAULT;"
     events = [PERM, CREATE, {"event": "set_cpuid", "amx": True, "fail_alloc": True}]
-    assert ref_errors(events) == [(2, "set_cpuid", "-ENOMEM")]
+    assert ref_errors(events) == [(2, "set_cpuid", "-EFAULT")]
     c = run_events("upstream", HW, events)
     assert (c["realloc_failures"], c["reallocs"], c["pages"], c["peak_pages"]) == (1, 0, 1, 1)
 
@@ -165,6 +184,15 @@ def test_n4_preemption_with_live_tiles_saves_them_and_switches_xfd_twice(ref_del
     live = AWARE + [wrxfd(0), AMX, KERNEL]
     assert ref_delta(live, [{"event": "host_preempt"}]) == {"xsaves_tiles": 1, "wrmsr_xfd": 2}
     assert ref_delta(AWARE + [KERNEL], [{"event": "host_preempt"}]) == {}
+
+
+@pytest.mark.parametrize("by", ["kthread", "kernel_fpu"])
+def test_n4_kernel_thread_idle_or_kernel_fpu_saves_tiles_but_writes_no_xfd(ref_delta, by):
+    # switch_fpu() saves only; fpregs_restore_userregs() skips the restore while the
+    # registers are valid; kernel_fpu_begin_mask() does not touch XFD
+    live = AWARE + [wrxfd(0), AMX, KERNEL]
+    assert ref_delta(live, [{"event": "host_preempt", "by": by}]) == {"xsaves_tiles": 1}
+    assert ref_delta(AWARE + [wrxfd(0), KERNEL], [{"event": "host_preempt", "by": by}]) == {}
 
 
 def test_n4_tiles_live_under_armed_xfd_are_not_saved(ref_delta):

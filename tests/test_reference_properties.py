@@ -130,8 +130,11 @@ def test_counters_are_non_negative_ints_and_cycles_split_adds_up(spr, raw):
 def test_no_amx_host_costs_nothing(spr, raw):
     res = replay_steps("no-amx", spr, raw).result()
     assert res["counters"]["cycles"] == 0
-    # only an invalid XCR0 (x87 clear) can fail on such a host
-    assert all((e["event"], e["errno"]) == ("host_set_xcr0", "-EINVAL") for e in res["errors"])
+    # only an invalid XCR0 (x87 clear) and the VMM's requests for AMX (permission,
+    # AMX in CPUID) or a CPUID change after the vCPU ran can fail on such a host
+    allowed = {("host_set_xcr0", "-EINVAL"), ("perm_request", "-EOPNOTSUPP"),
+               ("set_cpuid", "-EPERM"), ("set_cpuid", "-EINVAL")}
+    assert all((e["event"], e["errno"]) in allowed for e in res["errors"])
     assert res["counters"]["wrmsr_xfd"] == res["counters"]["rdmsr_xfd"] == 0
 
 

@@ -32,12 +32,12 @@ from amxmodel.inputs import catalog
 from amxmodel.inputs.hardware import Hardware
 from amxmodel.inputs.scenario import Scenario
 from amxmodel.kernel.mechanisms import CostTable
-from amxmodel.kernel.vocabulary import EXIT_KINDS, mech_prices
+from amxmodel.kernel.vocabulary import EXIT_KINDS, VM_EXIT_KINDS, mech_prices
 
 PRICE = "rdmsr_xfd_cycles"
 RATE = "exits_per_vcpu_s"
 THRESHOLDS = (0.001, 0.01)  # 0.1 % and 1 % of host CPU: "noticeable" and "a problem"
-_VM_EXITS = np.array([k != "preempt" for k in EXIT_KINDS], float)  # kinds that scale with f
+_VM_EXITS = np.array([k in VM_EXIT_KINDS for k in EXIT_KINDS], float)  # kinds that scale with f
 
 
 def with_values(hardware: Hardware, changes: Mapping[str, float] | None) -> Hardware:

@@ -26,6 +26,7 @@ UNITS = {
     "extra_exits_per_vcpu_s": "exits per vCPU-second",
     "rdmsr_xfd_per_vcpu_s": "RDMSR per vCPU-second",
     "wrmsr_xfd_per_vcpu_s": "WRMSR per vCPU-second",
+    "xsetbv_per_vcpu_s": "XSETBV per vCPU-second that AMX in the host XCR0 adds",
     "reallocs_per_host_hour": "reallocations per host-hour",
     "realloc_failures": "failed reallocations (whole run)",
     "fpstate_bytes_per_vcpu": "bytes",
@@ -39,16 +40,29 @@ UNITS = {
 }
 
 
+def _exit_counts(exits: np.ndarray, xcr0_match: np.ndarray, table: CostTable) -> np.ndarray:
+    """(rows, policies, MECHS) counts of the exits of each row (host or class).
+
+    The cost table prices XSETBV for a guest whose XCR0 is the host's minus the AMX bits;
+    only the share ``xcr0_match`` of the exits comes from such guests (the others' XCR0
+    differs from the host's with or without AMX in it: no cost that AMX adds).
+    """
+    counts = np.einsum("rej,pejk->rpk", exits, table.exit_counts)
+    x = _M["xsetbv"]
+    counts[:, :, x] = np.einsum("rej,pej->rp", exits * xcr0_match, table.exit_counts[..., x])
+    return counts
+
+
 def mechanism_counts(exp: Exposure, table: CostTable) -> np.ndarray:
     """(hosts, policies, MECHS) counts; hosts without AMX cost nothing."""
-    counts = np.einsum("hej,pejk->hpk", exp.exits, table.exit_counts)
+    counts = _exit_counts(exp.exits, exp.xcr0_match, table)
     counts += np.einsum("hn,pnk->hpk", exp.points, table.point_counts)
     return counts * np.asarray(exp.host_amx, float)[:, None, None]
 
 
 def class_mechanism_counts(exp: Exposure, table: CostTable, amx_share: float) -> np.ndarray:
     """(classes, policies, MECHS) counts, scaled by the share of hosts with AMX."""
-    counts = np.einsum("cej,pejk->cpk", exp.class_exits, table.exit_counts)
+    counts = _exit_counts(exp.class_exits, exp.class_xcr0_match, table)
     counts += np.einsum("cn,pnk->cpk", exp.class_points, table.point_counts)
     return counts * amx_share
 
@@ -116,6 +130,7 @@ def summarize(sc: Scenario, exp: Exposure, table: CostTable, failures: np.ndarra
         put("extra_exits_per_vcpu_s", *_ratio_se(ex, vcpu_s))
         put("rdmsr_xfd_per_vcpu_s", *_ratio_se(counts[:, p, _M["rdmsr_xfd"]], vcpu_s))
         put("wrmsr_xfd_per_vcpu_s", *_ratio_se(counts[:, p, _M["wrmsr_xfd"]], vcpu_s))
+        put("xsetbv_per_vcpu_s", *_ratio_se(counts[:, p, _M["xsetbv"]], vcpu_s))
         put("reallocs_per_host_hour", *_mean_se(counts[:, p, _M["reallocs"]] / hours))
         put("realloc_failures", failures[:, p].sum() * scale)
         put("fpstate_bytes_per_vcpu", *_ratio_se(res_pages[:, p] * page, vcpus_now))
@@ -158,6 +173,7 @@ def class_frame(sc: Scenario, exp: Exposure, table: CostTable, prices: np.ndarra
                 "overhead_fraction_of_vcpu": (cyc[c, p] / (vcpu_s[c] * sc.hardware.cpu_hz),
                                               "fraction of vCPU time"),
                 "rdmsr_xfd_per_vcpu_s": (counts[c, p, _M["rdmsr_xfd"]] / vcpu_s[c], UNITS["rdmsr_xfd_per_vcpu_s"]),
+                "xsetbv_per_vcpu_s": (counts[c, p, _M["xsetbv"]] / vcpu_s[c], UNITS["xsetbv_per_vcpu_s"]),
                 "extra_exits_per_vcpu_s": (sum(counts[c, p, _M[m]] for m in EXTRA_EXITS) / vcpu_s[c],
                                            UNITS["extra_exits_per_vcpu_s"]),
                 "fpstate_bytes_per_vcpu": (float(exp.class_vcpu_state_s[c] @ pages[p]) / vcpu_s[c] * page,

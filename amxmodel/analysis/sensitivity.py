@@ -33,8 +33,11 @@ from amxmodel.kernel.vocabulary import MECH_PRICE
 WORKLOAD_FIELDS = ("exits_per_vcpu_s", "exit_share_fastpath", "exit_share_user",
                    "guest_ctx_switches_per_vcpu_s", "amx_task_share",
                    "new_amx_threads_per_vcpu_s", "tiles_live_share", "p_cpuid_amx",
-                   "p_guest_aware", "p_uses_amx", "vm_lifetime_s", "host_preempts_per_vcpu_s")
-FLEET_FIELDS = ("vcpu_overcommit", "occupancy", "amx_host_share", "host_ctx_switches_per_pcpu_s")
+                   "p_guest_aware", "p_uses_amx", "vm_lifetime_s", "host_preempts_per_vcpu_s",
+                   "preempt_share_user_task", "preempt_share_kernel_fpu",
+                   "p_xcr0_host_minus_amx")
+FLEET_FIELDS = ("vcpu_overcommit", "occupancy", "amx_host_share", "host_ctx_switches_per_pcpu_s",
+                "xcr0_fastpath_host_share")
 ENDS = ("low", "high")
 
 

@@ -79,6 +79,11 @@ class Exposure:
     class_points: np.ndarray  # (C, NPT)
     class_vcpu_state_s: np.ndarray  # (C, NJ)
     seconds: float
+    # share of those exits that pay the XSETBV which AMX in the host XCR0 adds: made by
+    # guests whose XCR0 is the host's minus the AMX bits (p_xcr0_host_minus_amx), on a
+    # kernel that switches XCR0 for that kind of exit (xcr0_fastpath_host_share)
+    xcr0_match: np.ndarray  # (H, NE, NJ)
+    class_xcr0_match: np.ndarray  # (C, NE, NJ)
 
     @property
     def hosts(self) -> int:
@@ -91,7 +96,8 @@ class Exposure:
         add = lambda name: np.sum([getattr(p, name) for p in parts], axis=0)
         return Exposure(cat("exits"), cat("points"), cat("vcpu_state_s"), cat("peak_pages"),
                         cat("host_amx"), add("class_exits"), add("class_points"),
-                        add("class_vcpu_state_s"), parts[0].seconds)
+                        add("class_vcpu_state_s"), parts[0].seconds, cat("xcr0_match"),
+                        parts[0].class_xcr0_match)
 
 
 def diurnal(sc: Scenario, steps: int | None = None) -> np.ndarray:
@@ -347,8 +353,10 @@ class Chunk:
         cls, k = vms.cls[vm], vms.vcpus[vm]
         rate = vms.exits_per_vcpu_s[vm] * k * dt
         sf, su = c["exit_share_fastpath"][cls], c["exit_share_user"][cls]
+        pre = vms.preempts_per_vcpu_s[vm] * k * dt
+        pu, pf = c["preempt_share_user_task"][cls], c["preempt_share_kernel_fpu"][cls]
         means = np.stack([rate * sf, rate * (1 - sf - su), rate * su,
-                          vms.preempts_per_vcpu_s[vm] * k * dt], axis=-1)
+                          pre * pu, pre * (1 - pu - pf), pre * pf], axis=-1)
         means *= load_sum(self.sc, first, last)[:, None]
         return means
 
@@ -378,10 +386,31 @@ class Chunk:
         by_class = self.acc.reshape(H, self.C, NCOL).sum(axis=0)
         by_host[:, _POINT0 + _PT["host_switch"]] = self.rng.poisson(
             lam_sw * load_sum(sc, 0, self.steps - 1), H)
-        return Exposure(by_host[:, _EXITS].reshape(H, NE, NJ), by_host[:, _POINT0:],
+        share = self._c["p_xcr0_host_minus_amx"]
+        per_class = self.acc[:, _EXITS].reshape(H, self.C, NE, NJ)
+        exits = by_host[:, _EXITS].reshape(H, NE, NJ)
+        kinds = xcr0_kinds(sc)
+        return Exposure(exits, by_host[:, _POINT0:],
                         by_host[:, _STATE_S], self.peaks.peak_pages, self.host_amx,
                         by_class[:, _EXITS].reshape(self.C, NE, NJ), by_class[:, _POINT0:],
-                        by_class[:, _STATE_S], self.steps * self.dt)
+                        by_class[:, _STATE_S], self.steps * self.dt,
+                        xcr0_share(np.einsum("hcej,c->hej", per_class, share), exits)
+                        * kinds[None, :, None],
+                        share[:, None, None] * kinds[None, :, None] * np.ones((1, 1, NJ)))
+
+
+def xcr0_share(matched: np.ndarray, exits: np.ndarray) -> np.ndarray:
+    """``matched / exits`` where there are exits, else 0."""
+    return np.divide(matched, exits, out=np.zeros_like(exits), where=exits > 0)
+
+
+def xcr0_kinds(sc: Scenario) -> np.ndarray:
+    """(NE,) share of hosts whose kernel pays the cost table's XSETBV for each exit kind:
+    all of them, except fastpath re-entries on kernels that switch XCR0 outside the
+    fastpath loop (6.19+; the table prices the 6.18 placement)."""
+    out = np.ones(NE)
+    out[EXIT_KINDS.index("fastpath")] = float(sc.fleet["xcr0_fastpath_host_share"])
+    return out
 
 
 class _Peaks:

@@ -23,7 +23,7 @@ import numpy as np
 from amxmodel.fleet.engine import DAY_S, chunk_rng
 from amxmodel.fleet.population import class_table, draw_vms
 from amxmodel.inputs.scenario import Scenario
-from amxmodel.kernel.mechanisms import BOOT, FIRST_AMX
+from amxmodel.kernel.mechanisms import BOOT, FIRST_AMX, FLEET_KERNEL
 from amxmodel.kernel.registry import make_model
 from amxmodel.kernel.trace import parse_event
 from amxmodel.kernel.upstream import mechanism_counts
@@ -31,6 +31,7 @@ from amxmodel.kernel.vocabulary import MECHS
 from amxmodel.kernel.xfeatures import XTILEDATA
 
 NON_AMX, AMX_LIVE, AMX_IDLE = 0, 1, 2
+XCR0_AVX512 = 0xE0  # opmask | ZMM_Hi256 | Hi16_ZMM
 # guest events for a task switch from one kind of task to another (Linux guest semantics:
 # XFD is written only when the value changes; TILERELEASE when leaving an AMX task)
 TASK_SWITCH = {
@@ -77,12 +78,18 @@ class _VM:
         self.lam = float(vm.new_amx_per_vcpu_s[idx]) if self.uses else 0.0
         self.pre = float(vm.preempts_per_vcpu_s[idx])
         self.death = t0 + float(vm.lifetime_s[idx])
-        self.models = [make_model(p, sim.sc.hardware) for p in sim.host_policies]
+        self.models = [make_model(p, sim.sc.hardware, sim.host_kernel) for p in sim.host_policies]
         self.used = np.zeros(self.k, bool)
         self.task = np.full(self.k, NON_AMX)
         kind = "S0" if not self.cpuid else ("S2" if self.aware else "S1")
+        boot = BOOT[kind]
+        if sim.aux_rng.random() >= sim.const["p_xcr0_host_minus_amx"][self.cls]:
+            # XCR0 differs from the host's in other bits too (a CPU model without AVX-512):
+            # KVM switches XCR0 for it on any host, AMX or not
+            boot = [dict(e, value=e["value"] & ~XCR0_AVX512) if e["event"] == "guest_xsetbv"
+                    else e for e in boot]
         for v in range(self.k):
-            self.emit([_on(e, v) for e in BOOT[kind]])
+            self.emit([_on(e, v) for e in boot])
         if initial and self.uses:  # vCPUs that already used AMX before the window opened
             p_used = -np.expm1(-self.lam * float(vm.age_s[idx]))
             for v in np.flatnonzero(sim.rng.random(self.k) < p_used):
@@ -142,8 +149,12 @@ class _VM:
 
     def emit_mark(self, v: int, mark: str) -> None:
         if mark == "pre":
+            c = self.sim.const
+            pu, pf = c["preempt_share_user_task"][self.cls], c["preempt_share_kernel_fpu"][self.cls]
+            u = self.sim.aux_rng.random()  # what preempts, from the stream of its own
+            by = "user" if u < pu else ("kernel_fpu" if u < pu + pf else "kthread")
             self.emit([{"event": "exit", "kind": "kernel", "vcpu": v},
-                       {"event": "host_preempt", "vcpu": v}])
+                       {"event": "host_preempt", "vcpu": v, "by": by}])
         elif mark == "sw":
             new = self.sim.draw_task(self.cls)
             self.emit([dict(e, vcpu=v) for e in TASK_SWITCH.get((int(self.task[v]), new), [])])
@@ -170,10 +181,15 @@ class EventFleet:
         self.table = class_table(sc)
         self.const = self.table.const
         self.rng = chunk_rng(sc, chunk)
+        # guests' XCR0 and what preempts a vCPU from a stream of their own: the other draws
+        # stay those of chunk_rng
+        self.aux_rng = np.random.default_rng(
+            np.random.SeedSequence(int(sc.run["seed"]), spawn_key=(chunk, 1)))
         self.dt = float(sc.run["step_s"])
         self.H = int(hosts if hosts is not None else min(sc.fleet["hosts"], sc.run["chunk_hosts"]))
         self.n_events = 0
         self.host_policies = self.policies
+        self.host_kernel = FLEET_KERNEL
 
     def draw_task(self, cls: int) -> int:
         s, tl = self.const["amx_task_share"][cls], self.const["tiles_live_share"][cls]
@@ -195,6 +211,9 @@ class EventFleet:
             # host context switches that involve no guest fpstate, priced on a host-wide model
             # a host without AMX behaves as no-amx whatever the design
             self.host_policies = self.policies if amx_host[h] else ("no-amx",) * P
+            # its kernel: XCR0 switched around fastpath re-entries (6.18) or not (6.19)
+            old = self.aux_rng.random() < sc.fleet["xcr0_fastpath_host_share"]
+            self.host_kernel = FLEET_KERNEL if old else "6.19"
             host = [make_model(p, sc.hardware) for p in self.host_policies]
             for load in loads:
                 n = int(self.rng.poisson(lam_sw * load))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from amxmodel.fleet.engine import NE, NJ, NPT, Exposure, diurnal
+from amxmodel.fleet.engine import NE, NJ, NPT, Exposure, diurnal, xcr0_kinds, xcr0_share
 from amxmodel.fleet.population import class_table
 from amxmodel.inputs import catalog
 from amxmodel.inputs.distributions import quadrature
@@ -75,8 +75,10 @@ def expected_exposure(sc: Scenario) -> Exposure:
                           amx * used * (1 - s), amx * used * s * tl, amx * used * s * (1 - tl)])
         rate = _mean(wc, "exits_per_vcpu_s")
         sf, su = t.const["exit_share_fastpath"][c], t.const["exit_share_user"][c]
+        pre = _mean(wc, "host_preempts_per_vcpu_s")
+        pu, pf = t.const["preempt_share_user_task"][c], t.const["preempt_share_kernel_fpu"][c]
         per_kind = np.array([rate * sf, rate * (1 - sf - su), rate * su,
-                             _mean(wc, "host_preempts_per_vcpu_s")])
+                             pre * pu, pre * (1 - pu - pf), pre * pf])
         exits[c] = vcpus * load_s * per_kind[:, None] * share[None, :]
         state_s[c] = vcpus * seconds * share
         arrivals = vcpus / t.mean_lifetime_s[c] * seconds  # vCPUs booted during the run
@@ -87,11 +89,16 @@ def expected_exposure(sc: Scenario) -> Exposure:
         points[c, _PT["new_thread"]] = vcpus * amx * threads * seconds
         ctx = _mean(wc, "guest_ctx_switches_per_vcpu_s")
         points[c, _PT["amx_switch"]] = vcpus * amx * used * ctx * 2 * s * (1 - s) * load_s
+    share, kinds = t.const["p_xcr0_host_minus_amx"], xcr0_kinds(sc)
+    host_exits = exits.sum(axis=0)
     host_points = points.sum(axis=0)
     host_points[_PT["host_switch"]] = (sc.fleet["pcpus_per_host"]
                                        * sc.fleet["host_ctx_switches_per_pcpu_s"] * load_s)
     return Exposure(
-        exits=exits.sum(axis=0)[None], points=host_points[None],
+        exits=host_exits[None], points=host_points[None],
         vcpu_state_s=state_s.sum(axis=0)[None], peak_pages=np.full((1, 0), np.nan),
         host_amx=np.array([float(sc.fleet["amx_host_share"])]),
-        class_exits=exits, class_points=points, class_vcpu_state_s=state_s, seconds=seconds)
+        class_exits=exits, class_points=points, class_vcpu_state_s=state_s, seconds=seconds,
+        xcr0_match=(xcr0_share(np.einsum("cej,c->ej", exits, share), host_exits)
+                    * kinds[:, None])[None],
+        class_xcr0_match=share[:, None, None] * kinds[None, :, None] * np.ones((1, 1, NJ)))

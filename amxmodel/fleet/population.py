@@ -23,7 +23,8 @@ from amxmodel.inputs import catalog
 from amxmodel.inputs.scenario import Scenario
 
 AMX_FIELDS = ("exit_share_fastpath", "exit_share_user", "amx_task_share", "tiles_live_share",
-              "p_cpuid_amx", "p_guest_aware", "p_uses_amx")
+              "p_cpuid_amx", "p_guest_aware", "p_uses_amx", "p_xcr0_host_minus_amx",
+              "preempt_share_user_task", "preempt_share_kernel_fpu")
 
 
 @dataclass(frozen=True)

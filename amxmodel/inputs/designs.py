@@ -36,13 +36,17 @@ POLICIES: dict[str, Policy] = {
         Policy(
             "sync-always",
             "tglx's seed: RDMSR XFD after every exit leaving the fastpath on every vCPU of a "
-            "host with dynamic features, AMX guest or not; realloc at KVM_SET_CPUID2",
+            "host with dynamic features, AMX guest or not; realloc at KVM_SET_CPUID2. The seed's "
+            "diff adds only that RDMSR; the model adds from 5.17 XFD passthrough (from "
+            "KVM_SET_CPUID2), the #NM trap, XFD_ERR shuttling and the guest fpstate's xfd=0 "
+            "reset value (v6 05/21; before it init_fpstate.xfd: option xfd_reset=init)",
             "87k0h85m65.ffs@tglx (2021-11-16)",
         ),
         Policy(
             "opt1-exit-clear",
             "Option 1: lazy realloc on exit to user space; at every full exit test XINUSE and, "
-            "with tiles live, clear XFD and restore it before entry",
+            "with tiles live, read XFD (syncing the guest fpstate) and clear it only if armed "
+            "(restored before entry); the fpstate XFD is read before R2/N4 otherwise",
             "Jing Liu, 2021-11-10 (BYAPR11MB325685AB8E3DFD245846F854A9939@...)",
         ),
         Policy(
@@ -60,7 +64,9 @@ POLICIES: dict[str, Policy] = {
         Policy(
             "nm-first-use",
             "host keeps its XFD bits armed until the guest's first #NM, which reallocates and "
-            "starts passthrough; afterwards XFD saved/restored around every exit like SPEC_CTRL",
+            "starts passthrough; from then on the guest fpstate's and the vCPU thread's XFD are "
+            "0, and XFD is read after every exit (fastpath too) and switched like SPEC_CTRL "
+            "when the guest's differs",
             "Paolo Bonzini, Oct 2021 (lkml 2110.1/05897 thread)",
         ),
         Policy(
@@ -76,14 +82,17 @@ POLICIES: dict[str, Policy] = {
         ),
         Policy(
             "rfc-switch",
-            "Feb 2021 RFC: buffer always large, XFD passed through and switched with WRMSR at "
-            "every entry and exit where guest and host values differ",
-            "Feb 2021 RFC 'Introduce support for guest AMX feature' (Jing Liu)",
+            "Feb 2021 RFC: kmalloc(fpu_kernel_xstate_max_size) at vCPU creation (order 2, 16 "
+            "KiB); XFD and XFD_ERR passed through, read after every exit and XFD zeroed when the "
+            "guest's is set, written back before entry; XFD=0 for the whole KVM_RUN "
+            "(vmx_xfd_load/put: a WRMSR pair per KVM_RUN)",
+            "Feb 2021 RFC patch 3/7, 20210207154256.52850-4-jing2.liu@linux.intel.com",
         ),
         Policy(
             "no-amx",
-            "a host without dynamic features: the zero reference",
-            "fpu_state_size_dynamic() false",
+            "the zero reference: the same host with AMX absent from the host XCR0 (no dynamic "
+            "features, no XFD; guests whose XCR0 is the host's minus AMX pay no XSETBV)",
+            "fpu_state_size_dynamic() false; kvm_host.xcr0 without XTILECFG|XTILEDATA",
         ),
     ]
 }

@@ -16,7 +16,9 @@ from amxmodel.inputs import catalog
 from amxmodel.inputs.distributions import Fixed, _Dist, parse_dist
 
 PROBABILITY_FIELDS = ("exit_share_fastpath", "exit_share_user", "amx_task_share",
-                      "tiles_live_share", "p_cpuid_amx", "p_guest_aware", "p_uses_amx")
+                      "tiles_live_share", "p_cpuid_amx", "p_guest_aware", "p_uses_amx",
+                      "p_xcr0_host_minus_amx", "preempt_share_user_task",
+                      "preempt_share_kernel_fpu")
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,9 @@ def check_workload(name: str, part: dict[str, Any]) -> WorkloadClass:
         raise InputError(f"{where}: missing workload field(s): {', '.join(missing)}")
     if fields["exit_share_fastpath"].value.mean() + fields["exit_share_user"].value.mean() > 1:
         raise InputError(f"{where}: exit_share_fastpath + exit_share_user must be <= 1")
+    if (fields["preempt_share_user_task"].value.mean()
+            + fields["preempt_share_kernel_fpu"].value.mean() > 1):
+        raise InputError(f"{where}: preempt_share_user_task + preempt_share_kernel_fpu must be <= 1")
     if fields["vcpus_per_vm"].value.bounds()[0] < 1:
         raise InputError(f"{where}: vcpus_per_vm must be >= 1")
     return WorkloadClass(str(part.get("name", name)), str(part.get("help", "")), fields)

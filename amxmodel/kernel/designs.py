@@ -13,10 +13,11 @@ its design differs from what Linux 5.17 merged (domain page, section 2):
   ``opt2-switch-check`` replace the per-exit RDMSR of that design with an XINUSE test at
   exit, or with a check where the host saves a guest fpstate;
 - ``nm-first-use`` (Paolo Bonzini): the host keeps its XFD bit armed under the guest until
-  the first #NM; then XFD is switched around every exit like SPEC_CTRL;
-- ``rfc-switch`` (Feb 2021 RFC): full-size buffers, XFD passed through and switched at
-  every exit and entry;
-- ``no-amx``: a host without dynamic features, the zero reference.
+  the first #NM, after which the guest fpstate's and the vCPU thread's XFD are 0 and XFD is
+  switched around every exit like SPEC_CTRL;
+- ``rfc-switch`` (Feb 2021 RFC): full-size (order-2 kmalloc) buffers, XFD passed through,
+  switched at every exit and entry and zeroed for the whole KVM_RUN;
+- ``no-amx``: the zero reference, the same host with AMX absent from the host XCR0.
 
 Every policy checks the permission at KVM_SET_CPUID2 (tglx's requirement), so one trace
 means the same VMM under every design.
@@ -24,14 +25,35 @@ means the same VMM under every design.
 
 from __future__ import annotations
 
+import math
+from typing import ClassVar
+
 from amxmodel.kernel.upstream import ReferenceModel, Vcpu
 from amxmodel.kernel.xfeatures import HOST_XFD, XTILEDATA
 
 
 class SyncAlways(ReferenceModel):
-    """tglx's seed: passthrough from KVM_SET_CPUID2, RDMSR after every full exit."""
+    """tglx's seed: passthrough from KVM_SET_CPUID2, RDMSR after every full exit.
+
+    The seed's diff (87k0h85m65.ffs@tglx) adds only the RDMSR after the fastpath loop,
+    gated on fpu_state_size_dynamic(). Everything else this model runs is what 5.17 merged
+    and the model adds to the seed: XFD passthrough (here from KVM_SET_CPUID2 instead of
+    the first non-zero write), #NM trapped once passthrough is on with XFD_ERR read in
+    handle_nm_fault_irqoff() and shuttled around entries (E0/E2), the eager reallocation
+    at KVM_SET_CPUID2, and the guest fpstate's XFD reset value. That value only arrived in
+    v6 05/21 "Make XFD initialization in __fpstate_reset() a function argument"; before it
+    the guest fpstate took init_fpstate.xfd (0x40000 on an AMX host). Both readings are
+    the design option ``xfd_reset``: ``zero`` (5.17, the default) or ``init``. It matters
+    for vCPUs whose CPUID lacks AMX: fpstate_realloc() clears the AMX bit for the others
+    (newfps->xfd = curfps->xfd & ~xfeatures), and with ``init`` a vCPU without AMX keeps
+    XFD=0x40000, the VMM thread's value, so its exits to user space write no XFD.
+    """
 
     name = "sync-always"
+    OPTIONS: ClassVar[dict[str, tuple[str, ...]]] = {"xfd_reset": ("zero", "init")}
+
+    def initial_fps_xfd(self) -> int:
+        return HOST_XFD if self.options["xfd_reset"] == "init" else 0
 
     def after_set_cpuid(self, v: Vcpu) -> None:
         if v.cpuid_amx:
@@ -108,21 +130,42 @@ class LazyExitUser(ReferenceModel):
 
 
 class Opt1ExitClear(LazyExitUser):
-    """Option 1: at every full exit test XINUSE; with tiles live clear XFD, restore at entry."""
+    """Option 1: at every full exit test XINUSE; with tiles live make sure XFD[18] is clear.
+
+    Jing Liu, 2021-11-10: "clear XFD temporarily at VM exit time if the extended feature
+    (AMX) is in use (XINUSE)". A guest with live tiles normally runs with XFD[18]=0 (its
+    kernel clears XFD for an AMX task before the task touches the tiles), so the exit reads
+    XFD and writes 0 only in the rare case where the guest armed XFD over live tiles (the
+    Dec 2025 case), restoring the guest's value before the next entry. The read also
+    syncs the guest fpstate's XFD and the per-CPU cache. Without live tiles there is no
+    per-exit read, so the fpstate's XFD would go stale when the guest writes XFD directly
+    (a non-AMX task arms it); the model reads it where the host relies on it, before the
+    host saves or swaps out the guest fpstate (R2, N4) unless an exit already read it.
+    The mail does not spell out either read: both are the cheapest correct completion.
+    """
 
     name = "opt1-exit-clear"
 
     def after_full_exit(self, v: Vcpu) -> None:
-        """Jing Liu, 2021-11-10: "clear XFD temporarily at VM exit time if the extended
-        feature (AMX) is in use (XINUSE)". Restoring it before entry needs the guest's value,
-        so the clear is preceded by a read (the mail does not say how; this is the cheapest
-        way that restores the right value)."""
+        v.synced = False
         if not v.passthrough:
             return
         self.c.xinuse_checks += 1  # XGETBV(1)
         if v.tiles_live:
-            v.pending_xfd = self.rdmsr_xfd(v)
-            self.wrmsr_xfd(v, 0)
+            self.sync_fps_xfd(v)
+            if v.fps_xfd & XTILEDATA:  # armed over live tiles: clear for the host's XSAVES
+                v.pending_xfd = v.fps_xfd
+                self.wrmsr_xfd(v, 0)
+
+    def sync_fps_xfd(self, v: Vcpu) -> None:
+        """RDMSR XFD into fpstate->xfd and the per-CPU cache (once per exit)."""
+        if not v.synced:
+            v.fps_xfd = self.rdmsr_xfd(v)
+            v.synced = True
+
+    def before_host_save(self, v: Vcpu) -> None:
+        if v.passthrough and v.pending_xfd is None:
+            self.sync_fps_xfd(v)
 
     def vm_entry(self, v: Vcpu) -> None:
         if v.pending_xfd is not None:
@@ -131,7 +174,12 @@ class Opt1ExitClear(LazyExitUser):
 
 
 class Opt2SwitchCheck(LazyExitUser):
-    """Option 2: no per-exit cost; a check (and RDMSR) where the host saves a guest fpstate."""
+    """Option 2: no per-exit cost; a check (and RDMSR) where the host saves a guest fpstate.
+
+    With tiles live and XFD[18] armed (the rare case) the check clears XFD before XSAVES,
+    so the tile data is saved rather than dropped; the guest's value goes back into the
+    MSR before the next entry (fpstate->xfd keeps it).
+    """
 
     name = "opt2-switch-check"
 
@@ -142,13 +190,35 @@ class Opt2SwitchCheck(LazyExitUser):
         if v.passthrough:
             self.c.switch_checks += 1
             v.fps_xfd = self.rdmsr_xfd(v)  # read the real value before XSAVES
+            if v.tiles_live and v.fps_xfd & XTILEDATA:
+                self.wrmsr_xfd(v, 0)
+                v.pending_xfd = v.fps_xfd
+
+    def vm_entry(self, v: Vcpu) -> None:
+        if v.pending_xfd is not None:
+            if self.pcpu(v).msr != v.pending_xfd:
+                self.wrmsr_xfd(v, v.pending_xfd)
+            v.pending_xfd = None
 
     def host_switches(self, count: int) -> None:
         self.c.switch_checks += count  # every task switch on the host pays the branch
 
 
 class NmFirstUse(ReferenceModel):
-    """Paolo: host XFD bit armed under the guest until its first #NM, then SPEC_CTRL-style."""
+    """Paolo: host XFD bit armed under the guest until its first #NM, then SPEC_CTRL-style.
+
+    Three copies of XFD (Paolo Bonzini, 2021-10-13, as summarized in the domain page,
+    section 9; the message itself could not be retrieved here): the guest's architectural
+    value, the guest fpstate's and the host task's. Until the first #NM the guest runs under
+    ``guest_xfd | HOST_XFD`` (writes and #NM intercepted). The first #NM caused by the host
+    bit is the vCPU thread's first use of AMX: its buffer grows, the guest fpstate's XFD
+    "becomes zero", and so does the XFD of the task that owns the vCPU thread, which is
+    what KVM restores after every VM exit (like SPEC_CTRL: read the guest value, write the
+    host's if they differ; write the guest's back before entry when it differs). So after
+    the first use the host runs with XFD=0 between exit and entry and saves live tiles
+    under XFD=0; the WRMSR pair is paid while the guest's XFD is armed (S3), and R1/R2 find
+    the cache equal to the task's XFD (0): no write.
+    """
 
     name = "nm-first-use"
     realloc_at_cpuid = False
@@ -186,9 +256,17 @@ class NmFirstUse(ReferenceModel):
     def handle_nm(self, v: Vcpu) -> None:
         if v.guest_xfd & XTILEDATA:
             v.xfd_err = XTILEDATA  # the guest's own #NM, reflected with virtual XFD_ERR
-        elif self.realloc(v):  # caused by the host bit: first use of AMX by this guest
-            v.passthrough = True
+        elif self.first_use(v):
             v.tiles_live = True  # re-entered, the instruction runs
+
+    def first_use(self, v: Vcpu) -> bool:
+        """The vCPU thread's first use of AMX: grow the buffer, clear its XFD copies."""
+        if not self.realloc(v):
+            return False
+        v.passthrough = True
+        v.fps_xfd = v.thread_xfd = 0
+        self.xfd_update_state(v, 0)  # the host value from now on (the entry writes the guest's)
+        return True
 
     def after_full_exit(self, v: Vcpu) -> None:
         self.save_guest_xfd(v)
@@ -201,48 +279,55 @@ class NmFirstUse(ReferenceModel):
         if not v.passthrough:
             return
         v.guest_xfd = self.rdmsr_xfd(v)
-        if v.guest_xfd != HOST_XFD:
-            self.wrmsr_xfd(v, HOST_XFD)
+        if v.guest_xfd != v.thread_xfd:
+            self.wrmsr_xfd(v, v.thread_xfd)
 
     def vm_entry(self, v: Vcpu) -> None:
-        if v.passthrough and v.guest_xfd != HOST_XFD:
+        if v.passthrough and v.guest_xfd != self.pcpu(v).msr:
             self.wrmsr_xfd(v, v.guest_xfd)
-
-    def save_xfd(self, v: Vcpu) -> int:
-        return v.guest_xfd  # assumption: the guest state is saved under the guest's XFD
 
     def room_for_tiles(self, v: Vcpu) -> bool:
         """Assumption: a restore of live tiles reallocates in the ioctl, as a first use."""
-        if self.realloc(v):
-            v.passthrough = True
+        self.first_use(v)
         return v.passthrough
 
 
 class RfcSwitch(ReferenceModel):
-    """Feb 2021 RFC, patch 3/7 "Dynamic XSAVE and XFD MSRs context switch" (Jing Liu).
+    """Feb 2021 RFC, patch 3/7 "kvm: x86: XSAVE state and XFD MSRs context switch" (Jing Liu,
+    20210207154256.52850-4-jing2.liu@linux.intel.com), read line by line:
 
-    The guest buffer is allocated at full size, XFD and XFD_ERR are passed through, and
-    vmx_vcpu_run() switches them around every VM-entry, fastpath re-entries included:
-    ``xfd_guest_exit()`` reads both MSRs and writes XFD=0 if the guest's value is set
-    ("set IA32_XFD as zero during vmexit"); ``xfd_guest_enter()`` writes the guest's XFD and
-    XFD_ERR back when they are non-zero. The host of that time ran with XFD=0 and knew no
-    per-CPU XFD cache, so the FPU swap at KVM_RUN does not touch XFD; #NM is not trapped.
+    - kvm_arch_vcpu_create(): with dynamic features, ``guest_fpu->state_ptr =
+      kmalloc(fpu_kernel_xstate_max_size)``: the full-size buffer at creation, a kmalloc of
+      ~10.8 KB, which is above the largest kmalloc slab (8 KiB) and goes to the page
+      allocator as an order-2 (16 KiB, 4-page) allocation (:meth:`rfc_pages`);
+    - kvm_load_guest_fpu() -> vmx_xfd_load(): for a guest with XFD in CPUID,
+      ``host_ia32_xfd = xfirstuse_not_detected(user_fpu)`` (the VMM thread's armed bits,
+      0x40000) and, if non-zero, WRMSR XFD=0: "Keep IA32_XFD as zero in hypervisor";
+    - kvm_put_guest_fpu() -> vmx_xfd_put(): WRMSR the VMM thread's value back, and WRMSR
+      XFD_ERR=0 if the guest's saved XFD_ERR is non-zero. So XFD is zero only inside
+      KVM_RUN; host tasks keep it armed until their own first use;
+    - vmx_vcpu_run(): ``xfd_guest_enter()`` before every VM-entry (WRMSR the guest's XFD and
+      XFD_ERR when non-zero) and ``xfd_guest_exit()`` after every VM-exit (RDMSR both, WRMSR
+      XFD=0 if the guest's is non-zero), fastpath re-entries included.
+
+    XFD and XFD_ERR are passed through, #NM is not trapped. The host of that series (Chang
+    Bae's dynamic-xstate v3) wrote XFD in switch_to when the next task's value differed,
+    which the base model's per-CPU cache reproduces for a preemption by a user task.
     """
 
     name = "rfc-switch"
     realloc_at_cpuid = False
 
-    def create_buffer(self) -> tuple[int, bool]:
-        return self.hw.amx_pages, True
+    def rfc_pages(self) -> int:
+        """Pages of ``kmalloc(fpu_kernel_xstate_max_size)``: the page allocator's order."""
+        return 1 << math.ceil(math.log2(self.hw.amx_pages))
 
-    def on_create_vcpu(self, _v: None) -> None:
-        super().on_create_vcpu(_v)
-        assert self.ev is not None and self.ev.vcpu is not None
-        p = self.pcpus[self.ev.vcpu]
-        p.msr = p.cache = 0  # the host runs with XFD clear
+    def create_buffer(self) -> tuple[int, bool]:
+        return self.rfc_pages(), True
 
     def after_set_cpuid(self, v: Vcpu) -> None:
         v.passthrough = v.cpuid_amx
+        v.fps_xfd = 0 if v.passthrough else HOST_XFD  # XFD while the guest FPU is loaded
 
     def xfd_err_write_intercepted(self, v: Vcpu) -> bool:
         return not v.passthrough
@@ -254,14 +339,20 @@ class RfcSwitch(ReferenceModel):
         return False
 
     def swap_in(self, v: Vcpu) -> None:
+        """kvm_load_guest_fpu() -> vmx_xfd_load()."""
         v.running = True
+        if v.passthrough and v.thread_xfd:
+            self.wrmsr_xfd(v, 0)
 
     def swap_out(self, v: Vcpu) -> None:
+        """kvm_put_guest_fpu(): save the guest state (under XFD=0), then vmx_xfd_put()."""
         self.host_save(v)
         v.running = False
-
-    def on_host_preempt(self, v: Vcpu) -> None:
-        self.host_save(v)  # under XFD=0: the host switched it off at the exit
+        if v.passthrough:
+            if v.thread_xfd:
+                self.wrmsr_xfd(v, v.thread_xfd)
+            if v.xfd_err:
+                self.c.wrmsr_xfd_err += 1  # "User (qemu) IA32_XFD_ERR should be zero."
 
     def after_full_exit(self, v: Vcpu) -> None:
         self.xfd_guest_exit(v)
@@ -289,7 +380,9 @@ class RfcSwitch(ReferenceModel):
 
 
 class NoAmx(ReferenceModel):
-    """A host without dynamic features: no XFD, nothing to virtualize."""
+    """The zero reference: the same host with AMX absent from its XCR0 (no dynamic
+    features, no XFD, nothing to virtualize). A guest whose XCR0 is the AMX host's minus
+    XTILECFG|XTILEDATA equals this host's XCR0: KVM switches no XCR0 for it."""
 
     name = "no-amx"
     amx_host = False

@@ -21,8 +21,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from amxmodel.inputs.designs import POLICY_NAMES
-from amxmodel.kernel.vocabulary import EXIT_KINDS, MECHS, POINTS, STATES
+from amxmodel.kernel.vocabulary import EXIT_KINDS, MECHS, POINTS, PREEMPT_KINDS, STATES
 from amxmodel.kernel.xfeatures import XCR0_AMX, XCR0_LEGACY, XTILEDATA
+
+# The host kernel whose behaviour the table prices. Every LTS kernel in service (6.1, 6.6,
+# 6.12, 6.18) switches XCR0 inside vmx_vcpu_run(), fastpath re-entries included; 6.19 moved
+# it out of the fastpath loop (amxmodel.kernel.upstream.KERNELS). The fleet parameter
+# xcr0_fastpath_host_share scales the fastpath XSETBVs for hosts on newer kernels
+# (amxmodel.fleet.engine.xcr0_kinds); no other counter differs between them in the fleet.
+FLEET_KERNEL = "6.18"
 
 # Boot of one vCPU by guest type; the VMM requests permission first when it lists AMX.
 BOOT = {
@@ -59,7 +66,9 @@ EXIT_EVENT = {
     "kernel": [{"event": "exit", "kind": "kernel"}],
     "user": [{"event": "exit", "kind": "user"}, {"event": "run_enter"}],
 }
-PREEMPT = [{"event": "exit", "kind": "kernel"}, {"event": "host_preempt"}]
+# A host preemption after an exit, by what preempts (states.PREEMPT_KINDS)
+PREEMPT = {kind: [{"event": "exit", "kind": "kernel"}, {"event": "host_preempt", "by": by}]
+           for kind, by in zip(PREEMPT_KINDS, ("user", "kthread", "kernel_fpu"), strict=True)}
 
 
 @dataclass(frozen=True)
@@ -88,7 +97,7 @@ def _counts(policy: str, hardware, events: list[dict]) -> np.ndarray:
     from amxmodel.kernel.registry import run_events
     from amxmodel.kernel.upstream import mechanism_counts
 
-    mech = mechanism_counts(run_events(policy, hardware, events))
+    mech = mechanism_counts(run_events(policy, hardware, events, FLEET_KERNEL))
     return np.array([mech[m] for m in MECHS], dtype=float)
 
 
@@ -110,7 +119,7 @@ def _marginal(policy: str, hardware, prep: list[dict], event: list[dict]) -> np.
 def _counters(policy: str, hardware, events: list[dict]) -> dict:
     from amxmodel.kernel.registry import run_events
 
-    return run_events(policy, hardware, events)
+    return run_events(policy, hardware, events, FLEET_KERNEL)
 
 
 def build_cost_table(hardware, policies=POLICY_NAMES) -> CostTable:
@@ -135,8 +144,8 @@ def _build(key, hardware, policies: tuple[str, ...]) -> CostTable:
         for j, st in enumerate(STATES):
             prep = PREP[st] + SETTLE
             for e, kind in enumerate(EXIT_KINDS):
-                if kind == "preempt":  # the host preemption alone, without its exit
-                    exit_counts[pi, e, j] = (_marginal(pol, hardware, prep, PREEMPT)
+                if kind in PREEMPT:  # the host preemption alone, without its exit
+                    exit_counts[pi, e, j] = (_marginal(pol, hardware, prep, PREEMPT[kind])
                                              - _marginal(pol, hardware, prep, EXIT_EVENT["kernel"]))
                 else:
                     exit_counts[pi, e, j] = _marginal(pol, hardware, prep, EXIT_EVENT[kind])

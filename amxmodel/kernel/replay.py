@@ -5,7 +5,9 @@ policy (:mod:`amxmodel.kernel.designs`); each result is ``{"policy", "errors",
 "counters"}``: the errors the kernel returned (index, event, errno), the counts of what the
 host executed and their price in cycles under a hardware profile (the one passed in, else
 the trace's ``hardware:``, else ``spr``). Baseline VM exits are counted in ``vm_exits`` but
-not priced: ``cycles`` is the overhead AMX adds, so ``no-amx`` is 0 on every trace.
+not priced: ``cycles`` is the overhead AMX adds, so ``no-amx`` is 0 on every trace. Of the
+XSETBVs of KVM's XCR0 switch (``xsetbv``) only ``xsetbv_amx`` is priced: those that the same
+host without AMX in XCR0 (``no-amx``) would not execute.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from amxmodel.inputs.hardware import Hardware
 from amxmodel.inputs.scenario import load_hardware
 from amxmodel.kernel.registry import make_model
 from amxmodel.kernel.trace import Trace, load_trace, parse_trace
+from amxmodel.kernel.upstream import DEFAULT_KERNEL
 
 TABLE_WIDTH = 100
 
@@ -34,34 +37,42 @@ def _hardware_for(trace: Trace, hardware: Hardware | None) -> Hardware:
         raise InputError(f"{trace.where}: {exc}") from None
 
 
-def replay_trace(trace: Trace | dict, policies=None, hardware: Hardware | None = None) -> list[dict[str, Any]]:
-    """Replay a trace (checked, or a raw mapping) under ``policies`` (default: all)."""
+def replay_trace(trace: Trace | dict, policies=None, hardware: Hardware | None = None,
+                 kernel: str = DEFAULT_KERNEL,
+                 options: dict[str, dict[str, str]] | None = None) -> list[dict[str, Any]]:
+    """Replay a trace (checked, or a raw mapping) under ``policies`` (default: all) on host
+    kernel ``kernel`` (:data:`amxmodel.kernel.upstream.KERNELS`), with design ``options``
+    (:func:`amxmodel.kernel.registry.make_model`)."""
     if not isinstance(trace, Trace):
         trace = parse_trace(trace)
     names = resolve_policies(policies if policies else "all", f"{trace.where}: policies")
     hw = _hardware_for(trace, hardware)
     results = []
     for name in names:
-        model = make_model(name, hw)
+        model = make_model(name, hw, kernel, options)
         for ev in trace.events:
             model.apply(ev)
         results.append(model.result())
     return results
 
 
-def replay_file(path: str | Path, policies=None, hardware: Hardware | None = None) -> list[dict[str, Any]]:
+def replay_file(path: str | Path, policies=None, hardware: Hardware | None = None,
+                kernel: str = DEFAULT_KERNEL,
+                options: dict[str, dict[str, str]] | None = None) -> list[dict[str, Any]]:
     """Load, check and replay a trace file."""
-    return replay_trace(load_trace(path), policies, hardware)
+    return replay_trace(load_trace(path), policies, hardware, kernel, options)
 
 
 def replay(trace: str | Path | dict | Trace, policies=None,
-           hardware: str | Hardware | None = None) -> list[dict[str, Any]]:
+           hardware: str | Hardware | None = None, kernel: str = DEFAULT_KERNEL,
+           options: dict[str, dict[str, str]] | None = None) -> list[dict[str, Any]]:
     """Replay a trace under ``policies`` (default: all): one result per policy with its
     counters and their price.
 
     ``trace`` is a file, the name of a shipped trace (``amx_test`` for
     ``data/traces/amx_test.yaml``), a raw mapping or a checked :class:`Trace`; ``hardware``
-    a profile name or file, or a loaded profile (default: the trace's, else ``spr``).
+    a profile name or file, or a loaded profile (default: the trace's, else ``spr``);
+    ``kernel`` the host kernel where versions differ, ``options`` design options.
     """
     if isinstance(hardware, (str, Path)):
         hardware = load_hardware(hardware)
@@ -69,8 +80,8 @@ def replay(trace: str | Path | dict | Trace, policies=None,
         path = Path(trace)
         if not path.exists() and path.suffix == "" and "/" not in str(trace):
             path = data_dir() / "traces" / f"{trace}.yaml"
-        return replay_file(path, policies, hardware)
-    return replay_trace(trace, policies, hardware)
+        return replay_file(path, policies, hardware, kernel, options)
+    return replay_trace(trace, policies, hardware, kernel, options)
 
 
 def _cell(value: Any) -> str:

@@ -83,9 +83,12 @@ EVENTS: dict[str, dict[str, Arg]] = {
     "guest_amx": {"fail_alloc": _FAIL},
     "guest_tile_release": {},
     "host_set_msr": {"msr": Arg("choice", required=True, choices=("xfd", "xfd_err")), "value": _XFD},
-    "host_set_xcr0": {"value": _VALUE64, "fail_alloc": _FAIL},
+    "host_set_xcr0": {"value": _VALUE64, "fail_alloc": _FAIL,
+                      "osxsave": Arg("bool", default=True)},  # CR4.OSXSAVE of the KVM_SET_SREGS
     "host_set_xsave": {"tiles_live": Arg("bool", default=False), "fail_alloc": _FAIL},
-    "host_preempt": {},
+    # what runs on the CPU while the guest fpstate is loaded: another user task, a kernel
+    # thread or idle (HLT blocking included), or a kernel_fpu_begin_mask() user
+    "host_preempt": {"by": Arg("choice", default="user", choices=("user", "kthread", "kernel_fpu"))},
     "host_switch": {"count": Arg("int", required=True, lo=1, hi=10**9)},
 }
 PROCESS_EVENTS = frozenset({"perm_request", "host_switch"})

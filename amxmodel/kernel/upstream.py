@@ -19,18 +19,36 @@ as the VMM thread stays on its CPU) and counts what the host executes: MSR acces
 exits, checks, tile saves, allocations. :func:`amxmodel.kernel.registry.run_events` replays a list of raw
 events for one policy; :mod:`amxmodel.kernel.replay` does it per trace for many policies and prices
 the counts with a hardware profile.
+
+Every design also pays what AMX in the host XCR0 costs: KVM switches XCR0 with XSETBV
+around VM-entries and exits whenever the guest has CR4.OSXSAVE and an XCR0 other than the
+host's (:meth:`ReferenceModel.switch_xcr0`). Where kernel versions differ in a way that
+changes counters or errors (where that switch sits, the Dec 2025 KVM_SET_XSAVE fix), the
+``kernel`` argument selects the behaviour (:data:`KERNELS`, default the newest).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, ClassVar
 
+from amxmodel.common.errors import unknown
 from amxmodel.inputs.hardware import Hardware
 from amxmodel.kernel.trace import GUEST_EVENTS, Event
 from amxmodel.kernel.vocabulary import MECHS, OVERHEAD_GROUPS, mech_prices
-from amxmodel.kernel.xfeatures import HOST_XFD, XCR0_X87, XTILE, XTILEDATA
+from amxmodel.kernel.xfeatures import HOST_XCR0, HOST_XFD, XCR0_X87, XTILE, XTILEDATA
+
+# Host kernels whose behaviour differs in ways that change counters (``kernel`` of the
+# replay). "5.17" and "6.18" (6.18.0-6.18.2) switch XCR0 inside vmx_vcpu_run(), i.e. on every
+# VM-entry and VM-exit, fastpath re-entries included; "6.19" switches it once per
+# vcpu_enter_guest(), outside the fastpath loop (Sean Christopherson, "KVM: x86: Load
+# guest/host XCR0 and XSS outside of the fastpath run loop",
+# 20251030224246.3456492-4-seanjc@google.com, v2 applied to kvm-x86 misc as 75c69c82f211 on
+# 2025-11-21 for the 6.19 merge window) and has the Dec 2025 KVM_SET_XSAVE fix
+# (20251224001249.1041934-1-pbonzini@redhat.com), which 5.17-6.18.2 lack.
+KERNELS = ("5.17", "6.18", "6.19")
+DEFAULT_KERNEL = KERNELS[-1]
 
 
 @dataclass
@@ -49,6 +67,8 @@ class Counters:
     switch_checks: int = 0
     xinuse_checks: int = 0
     xsaves_tiles: int = 0  # host XSAVES of live tile data
+    xsetbv: int = 0  # XSETBV by kvm_load_{guest,host}_xsave_state/_xfeatures (guest XCR0 != host's)
+    xsetbv_amx: int = 0  # those of them that AMX in the host XCR0 causes (priced; 0 on no-amx)
     allocs: int = 0
     frees: int = 0
     reallocs: int = 0  # successful buffer growths (the vCPU-creation allocation excluded)
@@ -67,6 +87,8 @@ def mechanism_counts(counters: dict[str, Any]) -> dict[str, int]:
     """Counters as the priced mechanisms of :data:`amxmodel.kernel.vocabulary.MECHS`."""
     out = {m: counters[m] for m in MECHS if m in counters}
     out["intercept_exits"] = counters["xfd_exits"] - counters["nm_exits"]
+    # only the XSETBVs that the same host without AMX in XCR0 would not execute are priced
+    out["xsetbv"] = counters["xsetbv_amx"]
     return {m: out[m] for m in MECHS}
 
 
@@ -88,13 +110,19 @@ class Vcpu:
     fps_xfd: int  # fpstate->xfd: the value the host restores with the guest fpstate
     guest_xfd: int = 0  # the guest's architectural IA32_XFD
     xfd_err: int = 0  # guest_fpu.xfd_err (shuttled by E0/E2 where the policy does so)
-    xcr0: int = XCR0_X87
+    xcr0: int = XCR0_X87  # vcpu->arch.xcr0 (reset value: x87 only)
+    cr4_osxsave: bool = False  # guest CR4.OSXSAVE: KVM switches XCR0 only when it is set
+    has_run: bool = False  # kvm_vcpu_has_run(): a VM-entry happened (last_vmentry_cpu != -1)
+    cpuid_set: bool | None = None  # AMX flag of the CPUID set by KVM_SET_CPUID2 (None: none)
+    bad_xstate: bool = False  # 5.17-6.18: XSTATE_BV[18] restored under guest XFD[18]=1
     cpuid_amx: bool = False  # XTILEDATA (and XFD) in the guest CPUID
     passthrough: bool = False  # xfd_no_write_intercept, or the design's "AMX enabled"
     tiles_live: bool = False  # XINUSE[18]
     running: bool = False  # guest fpstate swapped in (inside KVM_RUN)
     in_guest: bool = False  # VM-entry done; False while KVM handles an exit (entry pending)
-    pending_xfd: int | None = None  # opt1: guest XFD to restore before the next entry
+    pending_xfd: int | None = None  # opt1/opt2: XFD to restore before the next entry
+    thread_xfd: int = HOST_XFD  # the vCPU thread's own fpstate XFD (HOST_XFD: never used AMX)
+    synced: bool = False  # opt1: fpstate->xfd read from the MSR since the last VM exit
 
 
 @dataclass
@@ -115,8 +143,20 @@ class ReferenceModel:
     amx_host = True  # fpu_state_size_dynamic()
     realloc_at_cpuid = True  # fpu_enable_guest_xfd_features() from kvm_check_cpuid()
 
-    def __init__(self, hardware: Hardware):
+    # Design parameters (name -> allowed values) a policy takes besides hardware and kernel
+    OPTIONS: ClassVar[dict[str, tuple[str, ...]]] = {}
+
+    def __init__(self, hardware: Hardware, kernel: str = DEFAULT_KERNEL, **options: str):
+        if kernel not in KERNELS:
+            raise unknown("kernel", kernel, KERNELS)
+        for key, value in options.items():
+            if key not in self.OPTIONS:
+                raise unknown(f"option of {self.name}", key, self.OPTIONS)
+            if value not in self.OPTIONS[key]:
+                raise unknown(f"{self.name} {key}", value, self.OPTIONS[key])
+        self.options = {k: v[0] for k, v in self.OPTIONS.items()} | options
         self.hw = hardware
+        self.kernel = kernel
         self.c = Counters()
         self.vcpus: dict[int, Vcpu] = {}
         self.pcpus: dict[int, Pcpu] = {}
@@ -170,6 +210,35 @@ class ReferenceModel:
         if self.pcpu(v).cache != xfd:
             self.wrmsr_xfd(v, xfd)
 
+    @property
+    def host_xcr0(self) -> int:
+        """kvm_host.xcr0: the AMX bits are in it only on a host with dynamic features."""
+        return HOST_XCR0 if self.amx_host else HOST_XCR0 & ~XTILE
+
+    def switch_xcr0(self, v: Vcpu, *, fastpath: bool = False) -> None:
+        """One half of KVM's XCR0 switch, at a VM-entry or at a VM-exit (arch/x86/kvm/x86.c):
+        ``if (kvm_is_cr4_bit_set(vcpu, X86_CR4_OSXSAVE)) { if (vcpu->arch.xcr0 !=
+        kvm_host.xcr0) xsetbv(XCR_XFEATURE_ENABLED_MASK, ...); }``.
+
+        Up to 6.18 this is kvm_load_guest_xsave_state()/kvm_load_host_xsave_state(), called
+        by vmx_vcpu_run() around every VM-entry, so fastpath re-entries pay it too; since
+        6.19 kvm_load_guest_xfeatures()/kvm_load_host_xfeatures() run in vcpu_enter_guest()
+        before and after the fastpath loop, and a ``fastpath`` half costs nothing.
+
+        ``xsetbv_amx`` counts the XSETBVs that AMX in the host XCR0 causes: the guest's XCR0
+        is the host's minus XTILECFG|XTILEDATA, so the same host without AMX in XCR0 would
+        match it and execute none. A guest whose XCR0 differs in other bits pays the XSETBV
+        on either host (no AMX cost); a guest with AMX enabled equals the AMX host's XCR0.
+        """
+        if fastpath and self.kernel not in ("5.17", "6.18"):
+            return
+        host = self.host_xcr0
+        if not v.cr4_osxsave or v.xcr0 == host:
+            return
+        self.c.xsetbv += 1
+        if v.xcr0 == host & ~XTILE:
+            self.c.xsetbv_amx += 1
+
     def _resident(self, delta: int) -> None:
         self.c.pages += delta
         self.c.peak_pages = max(self.c.peak_pages, self.c.pages)
@@ -184,13 +253,16 @@ class ReferenceModel:
         assert self.ev is not None
         if self.ev.args.get("fail_alloc"):
             self.c.realloc_failures += 1
-            self.error("-ENOMEM")
+            # __xfd_enable_feature(): "if (fpstate_realloc(...)) return -EFAULT;" -- the
+            # vzalloc's -ENOMEM does not reach the caller
+            self.error("-EFAULT")
             return False
         self.c.allocs += 1
         self._resident(self.hw.amx_pages)  # old and new both resident here: the peak
         self.c.frees += 1
         self._resident(-v.pages)
         v.pages, v.large = self.hw.amx_pages, True
+        v.fps_xfd &= ~XTILEDATA  # fpstate_realloc(): newfps->xfd = curfps->xfd & ~xfeatures
         self.c.reallocs += 1
         return True
 
@@ -211,13 +283,23 @@ class ReferenceModel:
         """R1: fpu_swap_kvm_fpstate(enter_guest=true) restores the guest fpstate and its XFD."""
         v.running = True
         self.xfd_update_state(v, v.fps_xfd)
+        self.check_xrstor(v)
+
+    def check_xrstor(self, v: Vcpu) -> None:
+        """XRSTORS of a guest fpstate whose XSTATE_BV[18] is set while XFD[18]=1: #NM in the
+        host kernel (5.17-6.18.2 after such a KVM_SET_XSAVE); the tile data is lost."""
+        if v.bad_xstate:
+            v.bad_xstate = False
+            if self.pcpu(v).msr & XTILEDATA:
+                self.error("host #NM in XRSTORS")
+                v.tiles_live = False
 
     def swap_out(self, v: Vcpu) -> None:
         """R2: fpu_swap_kvm_fpstate(enter_guest=false): save guest state, back to HOST_XFD."""
         self.before_host_save(v)
         self.host_save(v)
         v.running = False
-        self.xfd_update_state(v, HOST_XFD)
+        self.xfd_update_state(v, self.vmm_thread_xfd(v))
 
     def ensure_in_guest(self, v: Vcpu) -> None:
         """The pending VM-entry, done when the guest runs again: vcpu_enter_guest() up to
@@ -228,9 +310,10 @@ class ReferenceModel:
         """
         if v.in_guest:
             return
-        v.in_guest = True
+        v.in_guest = v.has_run = True
         if self.shuttles_xfd_err(v) and v.xfd_err:
             self.c.wrmsr_xfd_err += 1
+        self.switch_xcr0(v)
         self.vm_entry(v)
 
     def full_exit(self, v: Vcpu, *, xfd: bool = False, nm: bool = False,
@@ -245,6 +328,7 @@ class ReferenceModel:
         self.c.vm_exits += 1
         self.c.xfd_exits += int(xfd)
         self.c.nm_exits += int(nm)
+        self.switch_xcr0(v)  # host XCR0 back before anything touches xstate
         self.after_full_exit(v)
         if nm:
             self.nm_fault_irqoff(v)
@@ -278,7 +362,10 @@ class ReferenceModel:
 
     def on_perm_request(self) -> None:
         """arch_prctl(ARCH_REQ_XCOMP_GUEST_PERM, XTILEDATA): xstate_request_perm()."""
-        if not self.amx_host or self.perm:  # "Lockless quick check": already permitted -> 0
+        if not self.amx_host:  # (fpu_user_cfg.max_features & requested) != requested
+            self.error("-EOPNOTSUPP")
+            return
+        if self.perm:  # "Lockless quick check": already permitted -> 0
             return
         if self.perm_locked:  # "First vCPU allocation locks the permissions."
             self.error("-EBUSY")
@@ -303,17 +390,27 @@ class ReferenceModel:
         del self.vcpus[v.vid]
 
     def on_set_cpuid(self, v: Vcpu) -> None:
-        """A2/A2': kvm_check_cpuid() -> fpu_enable_guest_xfd_features()."""
+        """A2/A2': kvm_set_cpuid() -> kvm_check_cpuid() -> fpu_enable_guest_xfd_features().
+
+        - After the vCPU has entered the guest (kvm_vcpu_has_run()), kvm_set_cpuid() only
+          accepts the CPUID it already has (kvm_cpuid_check_equal(): -EINVAL otherwise) and
+          returns before kvm_check_cpuid(): no reallocation.
+        - XTILEDATA in leaf 0xD needs the guest permission; on a host without AMX it can
+          never be granted (the request fails with -EOPNOTSUPP), so
+          __xfd_enable_feature() fails the same way: -EPERM ("If not permitted let it die").
+        """
         amx = self.ev["amx"]
-        if amx and not self.amx_host:
-            v.cpuid_amx = False  # not in KVM_GET_SUPPORTED_CPUID: the VMM cannot expose it
+        if v.has_run:
+            if v.cpuid_set is None or amx != v.cpuid_set:
+                self.error("-EINVAL")
             return
-        if amx and not self.perm:
-            self.error("-EPERM")  # __xfd_enable_feature(): "If not permitted let it die"
+        if amx and (not self.amx_host or not self.perm):
+            self.error("-EPERM")
             return
         if amx and self.realloc_at_cpuid and not self.realloc(v):
             return
         v.cpuid_amx = amx
+        v.cpuid_set = amx
         self.after_set_cpuid(v)
 
     def on_run_enter(self, v: Vcpu) -> None:
@@ -330,7 +427,9 @@ class ReferenceModel:
             self.ensure_in_guest(v)
             if kind == "fastpath":  # EXIT_FASTPATH_REENTER_GUEST: stays in the loop
                 self.c.vm_exits += 1
+                self.switch_xcr0(v, fastpath=True)
                 self.after_fastpath_exit(v)
+                self.switch_xcr0(v, fastpath=True)
                 self.vm_entry(v)
             else:
                 self.full_exit(v, to_user=kind == "user")
@@ -416,7 +515,13 @@ class ReferenceModel:
         self.set_xcr0(v, value, guest=False)
 
     def on_host_set_xsave(self, v: Vcpu) -> None:
-        """KVM_SET_XSAVE(2): tile data is kept only if the guest XFD leaves it enabled."""
+        """KVM_SET_XSAVE(2): tile data is kept only if the guest XFD leaves it enabled.
+
+        6.19 (and the stable kernels that took the fix): XSTATE_BV[18] is cleared while the
+        guest's XFD[18] is set (20251224001249.1041934-1-pbonzini@redhat.com). 5.17 to
+        6.18.2 keep it: the next XRSTORS of the guest fpstate, under XFD[18]=1, raises #NM
+        in the host (recorded as an error of that KVM_RUN, see :meth:`check_xrstor`).
+        """
         if not self.amx_host:
             return
         if not self.ev["tiles_live"]:
@@ -425,19 +530,35 @@ class ReferenceModel:
         if not v.cpuid_amx:  # fpu_copy_uabi_to_guest_fpstate(): xfeatures & ~xcr0
             self.error("-EINVAL")
             return
-        # XSTATE_BV[18] is cleared while guest XFD[18] is set (the Dec 2025 fix)
-        v.tiles_live = not v.guest_xfd & XTILEDATA and self.room_for_tiles(v)
+        armed = bool(v.guest_xfd & XTILEDATA)
+        if armed and self.kernel in ("5.17", "6.18"):
+            v.bad_xstate = v.tiles_live = self.room_for_tiles(v)
+            return
+        v.tiles_live = not armed and self.room_for_tiles(v)
 
     def on_host_preempt(self, v: Vcpu) -> None:
-        """N4: another task runs on this CPU while the guest fpstate is loaded.
+        """N4: something else runs on this CPU while the guest fpstate is loaded.
 
-        switch_to() saves the guest state; the next (user) task gets HOST_XFD; when the vCPU
-        thread runs again, switch_fpu_return() restores the guest fpstate and its XFD.
+        switch_fpu() (arch/x86/kernel/fpu/context.h and sched.h) only saves the registers
+        (XSAVES, tile data included when live) and marks TIF_NEED_FPU_LOAD; XFD is written
+        by restore_fpregs_from_fpstate() -> xfd_update_state() when a task's registers are
+        restored on its way to user space (fpregs_restore_userregs()) or into the guest
+        (vcpu_enter_guest() -> switch_fpu_return()), and that restore is skipped while
+        fpregs_state_valid() (fpu_fpregs_owner_ctx still this fpstate on this CPU). So:
+
+        - ``user``: another user task runs and its XFD (HOST_XFD) is restored; the vCPU
+          thread's return restores the guest fpstate and its XFD: WRMSR when they differ;
+        - ``kthread``: a kernel thread or idle (a vCPU blocking in HLT included) never
+          restores user registers; the vCPU thread finds its registers valid: no WRMSR;
+        - ``kernel_fpu``: kernel_fpu_begin_mask() saves the registers and invalidates them
+          but does not touch XFD; the later restore of the guest fpstate finds the cache
+          equal to its XFD: no WRMSR (the tile data is saved and restored).
         """
         self.before_host_save(v)
         self.host_save(v)
-        self.xfd_update_state(v, HOST_XFD)
-        self.xfd_update_state(v, v.fps_xfd)
+        if self.ev["by"] == "user":
+            self.xfd_update_state(v, HOST_XFD)  # the other task never used AMX
+            self.xfd_update_state(v, v.fps_xfd)
 
     def on_host_switch(self) -> None:
         """Host context switches that involve no guest fpstate."""
@@ -445,6 +566,8 @@ class ReferenceModel:
 
     def set_xcr0(self, v: Vcpu, value: int, *, guest: bool) -> None:
         """__kvm_set_xcr() from XSETBV (guest) or KVM_SET_XCRS (host)."""
+        if guest:  # XSETBV #UDs unless CR4.OSXSAVE=1: one that reached KVM means the bit
+            v.cr4_osxsave = True  # is set (Linux: fpu__init_cpu_xstate() sets it first)
         if not self.xcr0_valid(value, v):
             if not guest:
                 self.error("-EINVAL")
@@ -452,6 +575,9 @@ class ReferenceModel:
         if value & XTILEDATA and not self.room_for_xcr0(v):
             return
         v.xcr0 = value
+        if not guest:  # KVM_SET_XCRS comes with the KVM_SET_SREGS of the same restore
+            assert self.ev is not None
+            v.cr4_osxsave = bool(self.ev.args.get("osxsave", True))
         if guest:
             self.after_guest_xsetbv(v)
 
@@ -518,7 +644,12 @@ class ReferenceModel:
         return v.passthrough
 
     def nm_fault_irqoff(self, v: Vcpu) -> None:
-        """handle_nm_fault_irqoff(): RDMSR XFD_ERR if guest XFD is non-zero and CR0.TS=0."""
+        """handle_nm_fault_irqoff(): RDMSR XFD_ERR if the guest fpstate's XFD is non-zero
+        (5.17), and since 6.15 only for an XFD #NM, i.e. also with guest CR0.TS=0
+        (is_xfd_nm_fault(); "Fix a bug where KVM unnecessarily reads XFD_ERR from hardware
+        ... on a #NM due to CR0.TS=1", KVM VMX pull for 6.15). The modelled guests run with
+        CR0.TS=0 (Linux uses eager FPU switching), so both versions read it here, and after
+        E1 the guest's XFD is the fpstate's."""
         if v.guest_xfd:
             self.c.rdmsr_xfd_err += 1
             v.xfd_err = XTILEDATA
@@ -546,3 +677,7 @@ class ReferenceModel:
 
     def host_switches(self, count: int) -> None:
         """Cost of ``count`` host context switches that involve no guest fpstate."""
+
+    def vmm_thread_xfd(self, v: Vcpu) -> int:
+        """XFD of the vCPU thread's own (VMM) fpstate, restored at R2."""
+        return v.thread_xfd

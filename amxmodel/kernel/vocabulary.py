@@ -31,13 +31,17 @@ STATE_HELP = {
     "S4": "AMX task, tiles live",
     "S5": "AMX task, tiles released",
 }
-EXIT_KINDS = ("fastpath", "kernel", "user", "preempt")
+VM_EXIT_KINDS = ("fastpath", "kernel", "user")
+# What runs while the guest fpstate is loaded after an exit (host_preempt ``by``): another
+# user task, a kernel thread or idle (HLT blocking included), a kernel_fpu_begin_mask() user.
+PREEMPT_KINDS = ("preempt_user", "preempt_kthread", "kernel_fpu")
+EXIT_KINDS = VM_EXIT_KINDS + PREEMPT_KINDS
 POINTS = ("boot_plain", "boot_legacy", "boot_aware", "first_use", "new_thread", "amx_switch",
           "host_switch")
 # Counted kernel mechanisms; the hardware profile gives each a price in cycles.
 MECHS = ("rdmsr_xfd", "wrmsr_xfd", "rdmsr_xfd_err", "wrmsr_xfd_err", "intercept_exits",
          "nm_exits", "extra_user_exits", "switch_checks", "xinuse_checks", "xsaves_tiles",
-         "reallocs")
+         "reallocs", "xsetbv")
 # Hardware parameter (or derived property) that prices one count of each mechanism.
 MECH_PRICE = {
     "rdmsr_xfd": "rdmsr_xfd_cycles",
@@ -51,6 +55,7 @@ MECH_PRICE = {
     "xinuse_checks": "xinuse_check_cycles",
     "xsaves_tiles": "xsaves_tiles_cycles",
     "reallocs": "realloc_cycles",
+    "xsetbv": "xsetbv_cycles",  # XCR0 switch that AMX in the host XCR0 causes
 }
 # The split of host overhead reported by the metrics (mechanism group -> counted mechanisms).
 OVERHEAD_GROUPS = {
@@ -64,6 +69,7 @@ OVERHEAD_GROUPS = {
     "realloc": ("reallocs",),
     "xinuse": ("xinuse_checks",),
     "xsaves_tiles": ("xsaves_tiles",),
+    "xsetbv": ("xsetbv",),
 }
 
 

@@ -13,4 +13,10 @@ XTILE = XTILECFG | XTILEDATA  # XFEATURE_MASK_XTILE: XCR0 sets both bits or neit
 XCR0_X87 = 0x1  # XFEATURE_MASK_FP: always set in XCR0
 XCR0_LEGACY = 0x2E7  # x87|SSE|AVX|opmask|ZMM_Hi256|Hi16_ZMM: a pre-AMX guest's XCR0
 XCR0_AMX = XCR0_LEGACY | XTILE  # the same guest with AMX enabled
+# kvm_host.xcr0 of a Sapphire Rapids host: x87 SSE AVX opmask ZMM_Hi256 Hi16_ZMM PKRU
+# XTILECFG XTILEDATA (what amx_test's vcpu_init_xcrs() reads as supported on SPR). The
+# ``no-amx`` reference is the same host with AMX absent from XCR0: HOST_XCR0 & ~XTILE.
+# A guest without AMX in XCR0 has the host's XCR0 minus the tile bits (XCR0_LEGACY): on an
+# AMX host KVM switches XCR0 around every entry; on the same host without AMX it would not.
+HOST_XCR0 = XCR0_AMX
 HOST_XFD = XTILEDATA  # init_fpstate.xfd on an AMX host: what an ordinary host task runs with

@@ -2,7 +2,7 @@
 
 A run's ``summary`` frame says, per policy, what fraction of the host CPU goes to keeping
 IA32_XFD consistent (``overhead_fraction``, split by mechanism: the RDMSR after each exit,
-XFD writes, extra exits, ...), and how much fpstate memory each vCPU holds. ``hosts`` has
+XFD writes, extra exits, ..., and the XSETBV that AMX in the host XCR0 adds), and how much fpstate memory each vCPU holds. ``hosts`` has
 one row per host and policy (tens of thousands of rows): it is reduced here to quantiles
 or a histogram, so a chart never embeds it raw (altair refuses more than 5,000 rows).
 
@@ -21,9 +21,9 @@ import pandas as pd
 from amxmodel.common.errors import InputError, unknown
 from amxmodel.common.units import is_fraction
 from amxmodel.inputs.designs import POLICY_NAMES
+from amxmodel.kernel.vocabulary import OVERHEAD_GROUPS
 
-MECHANISMS = ("rdmsr_xfd", "wrmsr_xfd", "xfd_err", "intercept_exits", "nm_exits",
-              "switch_check", "user_exits", "realloc", "xinuse", "xsaves_tiles")
+MECHANISMS = tuple(OVERHEAD_GROUPS)  # the XFD mechanisms and, beside them, XSETBV
 MEMORY_METRICS = {"fpstate_bytes_per_vcpu": "resident",
                   "fpstate_va_bytes_per_vcpu": "address space",
                   "fpstate_peak_bytes_per_vcpu": "peak (realloc)",

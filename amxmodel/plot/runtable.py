@@ -17,13 +17,15 @@ COLUMNS = [
     ("extra_exits_per_vcpu_s", "xexit/vs", 1, "{:.3g}"),
     ("rdmsr_xfd_per_vcpu_s", "rdmsr/vs", 1, "{:.4g}"),
     ("wrmsr_xfd_per_vcpu_s", "wrmsr/vs", 1, "{:.3g}"),
+    ("xsetbv_per_vcpu_s", "xsetbv/vs", 1, "{:.4g}"),
     ("reallocs_per_host_hour", "realloc/hh", 1, "{:.3g}"),
     ("fpstate_bytes_per_vcpu", "KiB/vcpu", 1 / 1024, "{:.2f}"),
     ("unused_amx_bytes_fraction", "unused %", 100, "{:.1f}"),
     ("fleet_fpstate_gib", "fleet GiB", 1, "{:.3g}"),
 ]
 JSON_KEYS = ["overhead_fraction", "overhead_fraction_p99", "extra_exits_per_vcpu_s",
-             "rdmsr_xfd_per_vcpu_s", "reallocs_per_host_hour", "realloc_failures",
+             "rdmsr_xfd_per_vcpu_s", "wrmsr_xfd_per_vcpu_s", "xsetbv_per_vcpu_s",
+             "reallocs_per_host_hour", "realloc_failures",
              "fpstate_bytes_per_vcpu", "fleet_fpstate_gib", "unused_amx_bytes_fraction", "vcpu_steps"]
 
 
@@ -46,7 +48,8 @@ def render_table(summary: pd.DataFrame, header: str = "") -> str:
         lines.append("  ".join(cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i])
                                for i, cell in enumerate(row)))
     lines.append("ovh: host CPU overhead (mean over hosts); xexit/vs: extra VM exits per "
-                 "vCPU-second; realloc/hh: per host-hour")
+                 "vCPU-second; xsetbv/vs: XSETBV per vCPU-second that AMX in the host XCR0 "
+                 "adds; realloc/hh: per host-hour")
     return "\n".join(lines)
 
 

@@ -33,10 +33,10 @@ from amxmodel.plot.textfmt import (
 
 __all__ = ["chart_text", "format_value", "text_bars", "text_sweep", "text_table"]
 
-MECH_CHARS = dict(zip(cd.MECHANISMS, "RWEINSUAXT"))
+MECH_CHARS = dict(zip(cd.MECHANISMS, "RWEINSUAXTB", strict=True))
 MECH_SHORT = {"rdmsr_xfd": "rdmsr", "wrmsr_xfd": "wrmsr", "intercept_exits": "intercept",
               "nm_exits": "nm", "switch_check": "switch", "user_exits": "user",
-              "xsaves_tiles": "xsaves"}
+              "xsaves_tiles": "xsaves", "xsetbv": "xsetbv"}
 
 
 def _unit(df: pd.DataFrame, metric: str) -> str:
