@@ -27,7 +27,7 @@ from amxmodel.fleet import engine
 from amxmodel.kernel.mechanisms import build_cost_table
 from amxmodel.fleet.population import class_table
 from amxmodel.inputs.scenario import load_scenario
-from amxmodel.common.datafiles import REPO_DIR
+REPO_DIR = Path(__file__).resolve().parents[1]  # the checkout this script belongs to
 
 
 def engine_at(rev: str):
