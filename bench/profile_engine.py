@@ -24,9 +24,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's package
 
 from amxmodel.fleet import engine
-from amxmodel.kernel.mechanisms import build_cost_table
 from amxmodel.fleet.population import class_table
 from amxmodel.inputs.scenario import load_scenario
+from amxmodel.kernel.mechanisms import build_cost_table
+
 REPO_DIR = Path(__file__).resolve().parents[1]  # the checkout this script belongs to
 
 
