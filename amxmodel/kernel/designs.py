@@ -265,6 +265,9 @@ class RfcSwitch(ReferenceModel):
     def on_host_preempt(self, v: Vcpu) -> None:
         self.host_save(v)  # under XFD=0: the host switched it off at the exit
 
+    def on_vcpu_switch(self, v: Vcpu) -> None:
+        self.host_save(v)  # every host thread runs with XFD=0: nothing to switch
+
     def after_full_exit(self, v: Vcpu) -> None:
         self.xfd_guest_exit(v)
 

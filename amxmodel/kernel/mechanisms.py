@@ -75,6 +75,7 @@ class CostTable:
     pages: np.ndarray  # (P + 1, STATES): pages of one vCPU per state; last row: host without AMX
     peak_vcpu_pages: np.ndarray  # (P,): most pages one vCPU holds at once (old + new in a realloc)
     default_pages: int
+    fleet_counts: np.ndarray | None = None  # (P, fleetcosts.NFCOL, MECHS): issue 17's events
 
     def policy_index(self, name: str) -> int:
         return self.policies.index(name)
@@ -156,7 +157,9 @@ def _build(key, hardware, policies: tuple[str, ...]) -> CostTable:
             pol, hardware, PREP["S0"] + SETTLE, [{"event": "host_switch", "count": 1}])
         peak[pi] = _counters(pol, hardware, PREP["S3"])["peak_pages"]
     pages[P] = _counters("no-amx", hardware, PREP["S0"])["pages"]
+    from amxmodel.kernel.fleetcosts import build_fleet_counts
+
     table = CostTable(tuple(policies), exit_counts, point_counts, pages, peak,
-                      int(pages[P, 0]))
+                      int(pages[P, 0]), build_fleet_counts(hardware, policies))
     _CACHE[key] = table
     return table
