@@ -87,6 +87,9 @@ class LazyExitUser(ReferenceModel):
         v.guest_xfd = value
         if v.passthrough:
             v.fps_xfd = value
+        elif v.cpuid_amx and v.xcr0 & XTILEDATA and not value & XTILEDATA:
+            self.enable(v)  # assumption (issue 17): a restore (live migration) that leaves
+            # AMX enabled grows the buffer in the ioctl, as room_for_tiles() does
 
     def after_guest_xsetbv(self, v: Vcpu) -> None:
         self.maybe_enable(v)

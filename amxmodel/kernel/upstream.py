@@ -360,8 +360,10 @@ class ReferenceModel:
     def on_guest_wrmsr_xfd(self, v: Vcpu) -> None:
         """G1 (intercepted: exit, emulate) or G1' (passthrough: straight to the MSR)."""
         value = self.ev["value"]
-        self.guest_msr(v, self.xfd_write_intercepted(v), lambda: self.emulate_wrmsr_xfd(v, value),
-                       lambda: self.passthrough_wrmsr_xfd(v, value))
+        intercepted = self.xfd_write_intercepted(v)
+        emulate = (lambda: self.emulate_wrmsr_xfd(v, value)) if intercepted or not v.nested \
+            else (lambda: self.emulate_l2_wrmsr_xfd(v, value))
+        self.guest_msr(v, intercepted, emulate, lambda: self.passthrough_wrmsr_xfd(v, value))
 
     def on_guest_rdmsr_xfd(self, v: Vcpu) -> None:
         """G2 / G2'."""
@@ -544,6 +546,16 @@ class ReferenceModel:
         one more exit to L0 (nested_vmx_run), handled in KVM; L0's entry into L1 comes first."""
         self.ensure_in_guest(v)
         self.full_exit(v, xfd=True)
+
+    def emulate_l2_wrmsr_xfd(self, v: Vcpu, value: int) -> None:
+        """An L2 write of XFD that L1's design would pass through: L0 emulates it with
+        kvm_set_msr_common() -> fpu_update_guest_xfd(): fpstate->xfd = value and, with the
+        guest FPU loaded, xfd_update_state(): WRMSR if the value differs. Upstream's E1 has
+        just synced the per-CPU cache with the register; designs without that sync are
+        given a correct write (compared with the register, not a stale cache)."""
+        v.guest_xfd = v.fps_xfd = value
+        if v.running and self.pcpu(v).msr != value:
+            self.wrmsr_xfd(v, value)
 
     def resume_after_switch(self, v: Vcpu) -> None:
         """switch_fpu_return() when the vCPU thread runs again: restore its XFD."""
