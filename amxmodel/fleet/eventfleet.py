@@ -119,7 +119,7 @@ class _VM:
 
     def first_amx(self, v: int) -> None:
         if self.nested and not self.in_l2[v]:  # the L1 hypervisor runs the AMX task in L2
-            self.emit([{"event": "guest_nested", "on": True, "vcpu": v}])
+            self.emit([{"event": "guest_nested", "l2": True, "vcpu": v}])
             self.in_l2[v] = True
         self.emit([dict(e, vcpu=v) for e in FIRST_AMX])
         self.used[v] = True

@@ -43,7 +43,7 @@ DAY_S = 86400.0
 
 KERNEL_EXIT = [{"event": "exit", "kind": "kernel"}]
 MIGRATE = [{"event": "exit", "kind": "user"}, {"event": "migrate"}, {"event": "run_enter"}]
-NESTED_ON = [{"event": "guest_nested", "on": True}]
+NESTED_ON = [{"event": "guest_nested", "l2": True}]
 # the guest's next AMX task round trip after a migration, by state
 AMX_ROUND_TRIP = {"S3": TO_AMX_TASK + TO_NON_AMX_TASK, "S4": TO_NON_AMX_TASK + TO_AMX_TASK,
                   "S5": TO_NON_AMX_TASK + TO_AMX_TASK}

@@ -96,7 +96,7 @@ EVENTS: dict[str, dict[str, Arg]] = {
     "vcpu_switch": {"from_xfd": _XFD},
     "vcpu_halt": {},
     "migrate": {"fail_alloc": _FAIL},
-    "guest_nested": {"on": Arg("bool", required=True)},
+    "guest_nested": {"l2": Arg("bool", required=True)},
 }
 PROCESS_EVENTS = frozenset({"perm_request", "host_switch"})
 GUEST_EVENTS = frozenset(n for n in EVENTS if n.startswith("guest_")) | {"exit"}

@@ -502,7 +502,8 @@ class ReferenceModel:
         KVM_SET_CPUID2 (A2: the eager reallocation), KVM_SET_XSAVE2 (live tiles: the lazy
         designs reallocate here), KVM_SET_XCRS, then KVM_SET_MSRS with the saved XFD (a
         non-zero value turns passthrough on at once, vmx_set_msr()) and XFD_ERR. The VMM
-        re-enters with ``run_enter``. ``fail_alloc`` fails the destination's reallocation.
+        re-enters with ``run_enter``. ``fail_alloc`` fails the destination's reallocation
+        (a realloc failure, -ENOMEM); the restore stops at the first error.
         """
         ev = self.ev
         assert ev is not None
@@ -522,14 +523,17 @@ class ReferenceModel:
                       {"event": "host_set_msr", "msr": "xfd_err", "value": xfd_err}]
         try:
             for raw in steps:
+                before = len(self.errors)
                 self.apply(parse_event(dict(raw, vcpu=v.vid), ev.index, "migrate"))
+                if len(self.errors) > before:
+                    break  # QEMU aborts the incoming migration at the first failed ioctl
         finally:
             self.ev = ev
         if v.vid in self.vcpus:
             self.vcpus[v.vid].nested = nested
 
     def on_guest_nested(self, v: Vcpu) -> None:
-        """The vCPU's L1 hypervisor enters (``on``) or leaves an L2 guest that uses AMX.
+        """The vCPU's L1 hypervisor enters (``l2: true``) or leaves an L2 guest that uses AMX.
 
         nested_vmx_prepare_msr_bitmap() (arch/x86/kvm/vmx/nested.c) starts the vmcs02 MSR
         bitmap fully intercepted and merges only FS/GS/KERNEL_GS_BASE, SPEC_CTRL, PRED_CMD
@@ -539,7 +543,7 @@ class ReferenceModel:
         #NM for its passthrough L2: an L2 #NM exits to L0 (which reads XFD_ERR) and is
         reflected to L1 (:meth:`reflect_nm_to_l1`). VMLAUNCH/VMRESUME exits are baseline.
         """
-        v.nested = self.ev["on"]
+        v.nested = self.ev["l2"]
 
     def reflect_nm_to_l1(self, v: Vcpu) -> None:
         """The L2 #NM goes to L1, which queues it for L2 and resumes it: L1's VMRESUME is
