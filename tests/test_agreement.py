@@ -44,7 +44,13 @@ def random_overrides(rng: np.random.Generator) -> list[str]:
         f"workloads.*.host_preempts_per_vcpu_s={u(0.2, 5):.3f}",
         f"workloads.*.vm_lifetime_s={u(4, 200):.1f}",
         "workloads.*.vcpus_per_vm=2",
-    ]
+    ] + FLEET_EVENTS_OFF
+
+
+# issue 17's events off: the scenarios above test the model they were written for (the
+# class defaults' halt rates would exceed their kernel exits); fleet_event_overrides below
+FLEET_EVENTS_OFF = ["workloads.*.halts_per_vcpu_s=0", "workloads.*.vcpu_switches_per_vcpu_s=0",
+                    "workloads.*.migrations_per_vm_day=0", "workloads.*.nested_amx_share=0"]
 
 
 def _host_stats(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -96,7 +102,7 @@ def fleet_event_overrides(rng: np.random.Generator) -> list[str]:
     costs, which are paid per AMX task switch.
     """
     u = lambda lo, hi: float(rng.uniform(lo, hi))  # noqa: E731
-    return random_overrides(rng) + [
+    return random_overrides(rng)[:-len(FLEET_EVENTS_OFF)] + [
         "fleet.amx_host_share=1.0",
         f"workloads.*.exits_per_vcpu_s.median={u(150, 400):.1f}",
         f"workloads.*.guest_ctx_switches_per_vcpu_s={u(20, 40):.1f}",
