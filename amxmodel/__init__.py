@@ -65,6 +65,10 @@ _API = {
     "price_scan": "amxmodel.analysis.sensitivity",
     "hardware_prices": "amxmodel.analysis.sensitivity",
     "wide": "amxmodel.analysis.metrics",
+    "event_effects": "amxmodel.runs.fleetevents",
+    "effect_sentences": "amxmodel.runs.fleetevents",
+    "overcommit_scan": "amxmodel.runs.fleetevents",
+    "overcommit_sentences": "amxmodel.runs.fleetevents",
     "calibrate": "amxmodel.calibrate",
     "calibration_report": "amxmodel.calibrate.report:render",
     "measured_prices": "amxmodel.probe.profile:measured_frame",
@@ -106,6 +110,12 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
     from amxmodel.inputs.scenario import Scenario, load_hardware, load_scenario  # noqa: F401
     from amxmodel.kernel.replay import replay  # noqa: F401
     from amxmodel.probe.profile import measured_frame as measured_prices  # noqa: F401
+    from amxmodel.runs.fleetevents import (  # noqa: F401
+        effect_sentences,
+        event_effects,
+        overcommit_scan,
+        overcommit_sentences,
+    )
     from amxmodel.runs.grid import load_grid  # noqa: F401
     from amxmodel.runs.notebook_params import check_parameters, save_summary  # noqa: F401
     from amxmodel.runs.run import Results, run  # noqa: F401

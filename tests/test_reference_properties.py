@@ -15,10 +15,11 @@ XCR0_VALUES = st.sampled_from([0x1, 0x7, 0x2E7, 0x602E7, 0x202E7, 0x0])  # incl.
 FAIL = st.sampled_from([False, False, False, True])
 
 STOPPED = ("run_enter", "run_enter", "run_enter", "immediate", "host_set_msr", "host_set_xcr0",
-           "host_set_xsave", "set_cpuid", "destroy_vcpu", "perm_request", "host_switch")
+           "host_set_xsave", "set_cpuid", "destroy_vcpu", "perm_request", "host_switch", "migrate")
 RUNNING = ("guest_wrmsr_xfd", "guest_wrmsr_xfd_err", "guest_rdmsr_xfd", "guest_rdmsr_xfd_err",
            "guest_xsetbv", "guest_amx", "guest_amx", "guest_tile_release", "fastpath", "kernel",
-           "kernel", "user", "host_preempt")
+           "kernel", "user", "guest_nested")
+HOST_SAVES = ("host_preempt", "vcpu_switch", "vcpu_halt")  # after run_enter or a kernel exit
 
 
 def _stopped_event(draw, kind: str, vid: int) -> dict:
@@ -37,6 +38,8 @@ def _stopped_event(draw, kind: str, vid: int) -> dict:
         return {"event": kind, "count": draw(st.integers(1, 50))}
     if kind == "perm_request":
         return {"event": kind}
+    if kind == "migrate":
+        return {"event": kind, "vcpu": vid, "fail_alloc": draw(FAIL)}
     return {"event": kind, "vcpu": vid}
 
 
@@ -50,6 +53,10 @@ def _running_event(draw, kind: str, vid: int) -> dict:
         return {"event": kind, "vcpu": vid, "value": draw(XCR0_VALUES), "fail_alloc": draw(FAIL)}
     if kind == "guest_amx":
         return {"event": kind, "vcpu": vid, "fail_alloc": draw(FAIL)}
+    if kind == "guest_nested":
+        return {"event": kind, "vcpu": vid, "l2": draw(st.booleans())}
+    if kind == "vcpu_switch":
+        return {"event": kind, "vcpu": vid, "from_xfd": draw(XFD_VALUES)}
     return {"event": kind, "vcpu": vid}
 
 
@@ -76,11 +83,11 @@ def traces(draw) -> list[dict]:
                 state[vid] = "running"
             preempt_ok[vid] = ev["event"] == "run_enter" and not ev["immediate_exit"]
         else:
-            kinds = RUNNING if preempt_ok.get(vid) else RUNNING[:-1]
+            kinds = RUNNING + HOST_SAVES if preempt_ok.get(vid) else RUNNING
             ev = _running_event(draw, draw(st.sampled_from(kinds)), vid)
             if ev["event"] == "exit" and ev["kind"] == "user":
                 state[vid] = "stopped"
-            preempt_ok[vid] = ev["event"] == "host_preempt" or ev.get("kind") == "kernel"
+            preempt_ok[vid] = ev["event"] in HOST_SAVES or ev.get("kind") == "kernel"
         events.append(ev)
     return events
 

@@ -105,7 +105,8 @@ def _exit_part(exp: Exposure) -> Exposure:
     return dataclasses.replace(exp, exits=exp.exits * _VM_EXITS[:, None],
                                points=np.zeros_like(exp.points),
                                class_exits=exp.class_exits * _VM_EXITS[:, None],
-                               class_points=np.zeros_like(exp.class_points))
+                               class_points=np.zeros_like(exp.class_points),
+                               fleet_events=None, class_fleet_events=None)  # own rates
 
 
 def host_linear(sc: Scenario, exp: Exposure, table: CostTable) -> LinearOverhead:

@@ -57,6 +57,8 @@ def mechanism_counts(exp: Exposure, table: CostTable) -> np.ndarray:
     """(hosts, policies, MECHS) counts; hosts without AMX cost nothing."""
     counts = _exit_counts(exp.exits, exp.xcr0_match, table)
     counts += np.einsum("hn,pnk->hpk", exp.points, table.point_counts)
+    if exp.fleet_events is not None and exp.fleet_events.any():  # issue 17; none: unchanged
+        counts += np.einsum("hf,pfk->hpk", exp.fleet_events, table.fleet_counts)
     return counts * np.asarray(exp.host_amx, float)[:, None, None]
 
 
@@ -64,6 +66,8 @@ def class_mechanism_counts(exp: Exposure, table: CostTable, amx_share: float) ->
     """(classes, policies, MECHS) counts, scaled by the share of hosts with AMX."""
     counts = _exit_counts(exp.class_exits, exp.class_xcr0_match, table)
     counts += np.einsum("cn,pnk->cpk", exp.class_points, table.point_counts)
+    if exp.class_fleet_events is not None and exp.class_fleet_events.any():
+        counts += np.einsum("cf,pfk->cpk", exp.class_fleet_events, table.fleet_counts)
     return counts * amx_share
 
 

@@ -47,6 +47,7 @@ import numpy as np
 
 from amxmodel.fleet.population import ClassTable, VMs, class_table, draw_vms
 from amxmodel.inputs.scenario import Scenario
+from amxmodel.kernel import fleetcosts as fc
 from amxmodel.kernel.vocabulary import EXIT_KINDS, POINTS, STATES
 
 NJ, NE, NPT = len(STATES), len(EXIT_KINDS), len(POINTS)
@@ -84,6 +85,10 @@ class Exposure:
     # kernel that switches XCR0 for that kind of exit (xcr0_fastpath_host_share)
     xcr0_match: np.ndarray  # (H, NE, NJ)
     class_xcr0_match: np.ndarray  # (C, NE, NJ)
+    # issue 17: expected halts, vCPU-to-vCPU switches, migrations and nested AMX points
+    # (columns of amxmodel.kernel.fleetcosts), (H, NFCOL) and (C, NFCOL); None: not simulated
+    fleet_events: np.ndarray | None = None
+    class_fleet_events: np.ndarray | None = None
 
     @property
     def hosts(self) -> int:
@@ -94,10 +99,13 @@ class Exposure:
         """Join chunks in the given order (host arrays stacked, class arrays summed)."""
         cat = lambda name: np.concatenate([getattr(p, name) for p in parts])
         add = lambda name: np.sum([getattr(p, name) for p in parts], axis=0)
+        fleet = all(p.fleet_events is not None for p in parts)
         return Exposure(cat("exits"), cat("points"), cat("vcpu_state_s"), cat("peak_pages"),
                         cat("host_amx"), add("class_exits"), add("class_points"),
                         add("class_vcpu_state_s"), parts[0].seconds, cat("xcr0_match"),
-                        parts[0].class_xcr0_match)
+                        parts[0].class_xcr0_match,
+                        cat("fleet_events") if fleet else None,
+                        add("class_fleet_events") if fleet else None)
 
 
 def diurnal(sc: Scenario, steps: int | None = None) -> np.ndarray:
@@ -390,13 +398,15 @@ class Chunk:
         per_class = self.acc[:, _EXITS].reshape(H, self.C, NE, NJ)
         exits = by_host[:, _EXITS].reshape(H, NE, NJ)
         kinds = xcr0_kinds(sc)
+        fleet, class_fleet = fleet_exposure(sc, self.table, self.acc.reshape(H, self.C, NCOL))
         return Exposure(exits, by_host[:, _POINT0:],
                         by_host[:, _STATE_S], self.peaks.peak_pages, self.host_amx,
                         by_class[:, _EXITS].reshape(self.C, NE, NJ), by_class[:, _POINT0:],
                         by_class[:, _STATE_S], self.steps * self.dt,
                         xcr0_share(np.einsum("hcej,c->hej", per_class, share), exits)
                         * kinds[None, :, None],
-                        share[:, None, None] * kinds[None, :, None] * np.ones((1, 1, NJ)))
+                        share[:, None, None] * kinds[None, :, None] * np.ones((1, 1, NJ)),
+                        fleet, class_fleet)
 
 
 def xcr0_share(matched: np.ndarray, exits: np.ndarray) -> np.ndarray:
@@ -411,6 +421,32 @@ def xcr0_kinds(sc: Scenario) -> np.ndarray:
     out = np.ones(NE)
     out[EXIT_KINDS.index("fastpath")] = float(sc.fleet["xcr0_fastpath_host_share"])
     return out
+
+
+def fleet_exposure(sc: Scenario, table: ClassTable, acc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Issue 17's fleet events as expected counts from the (host, class) accumulators
+    ``acc`` (H, C, NCOL): (H, NFCOL) per host and (C, NFCOL) per class.
+
+    Blocking halts, vCPU reschedules and migrations happen at a constant rate per
+    vCPU-second in every state (no diurnal cycle); the vCPU thread that ran before a
+    reschedule is drawn from the host's state mix; nested AMX use is a share of the first
+    uses, new threads and AMX task switches. No random numbers are drawn, so a run with
+    every new rate at 0 is the run from before these events, bit for bit.
+    """
+    H, C = acc.shape[:2]
+    state_s = acc[:, :, _STATE_S]
+    points = acc[:, :, [_POINT0 + _PT[p] for p in fc.NESTED_POINTS]]
+    total = state_s.sum(axis=(1, 2))[:, None]
+    partner = np.divide(state_s.sum(axis=1), total, out=np.zeros((H, NJ)), where=total > 0)
+    rates = fc.class_rates(table.classes)
+    follow = fc.switch_follow_share(sc.fleet)
+    host, by_class = np.zeros((H, fc.NFCOL)), np.zeros((C, fc.NFCOL))
+    for c in range(C):
+        rows = fc.exposure_rows(state_s[:, [c]], points[:, [c]], {k: v[[c]] for k, v in rates.items()},
+                                follow, partner)
+        host += rows
+        by_class[c] = rows.sum(axis=0)
+    return host, by_class
 
 
 class _Peaks:

@@ -23,11 +23,12 @@ import numpy as np
 from amxmodel.fleet.engine import DAY_S, chunk_rng
 from amxmodel.fleet.population import class_table, draw_vms
 from amxmodel.inputs.scenario import Scenario
-from amxmodel.kernel.mechanisms import BOOT, FIRST_AMX, FLEET_KERNEL
+from amxmodel.kernel import fleetcosts as fc
+from amxmodel.kernel.measure import BOOT, FIRST_AMX, FLEET_KERNEL
 from amxmodel.kernel.registry import make_model
 from amxmodel.kernel.trace import parse_event
 from amxmodel.kernel.upstream import mechanism_counts
-from amxmodel.kernel.vocabulary import MECHS
+from amxmodel.kernel.vocabulary import MECHS, STATES
 from amxmodel.kernel.xfeatures import XTILEDATA
 
 NON_AMX, AMX_LIVE, AMX_IDLE = 0, 1, 2
@@ -81,6 +82,9 @@ class _VM:
         self.models = [make_model(p, sim.sc.hardware, sim.host_kernel) for p in sim.host_policies]
         self.used = np.zeros(self.k, bool)
         self.task = np.full(self.k, NON_AMX)
+        share = float(sim.rates["nested"][self.cls])  # issue 17: AMX tasks in L2 guests
+        self.nested = self.uses and share > 0 and bool(sim.rng.random() < share)
+        self.in_l2 = np.zeros(self.k, bool)
         kind = "S0" if not self.cpuid else ("S2" if self.aware else "S1")
         boot = BOOT[kind]
         if sim.aux_rng.random() >= sim.const["p_xcr0_host_minus_amx"][self.cls]:
@@ -111,7 +115,20 @@ class _VM:
     def pages(self) -> np.ndarray:
         return np.array([m.c.pages for m in self.models], dtype=float)
 
+    def state(self, v: int) -> int:
+        """Pricing state index of vCPU ``v`` (amxmodel.kernel.vocabulary.STATES)."""
+        if not self.cpuid:
+            return 0
+        if not self.aware:
+            return 1
+        if not self.used[v]:
+            return 2
+        return {NON_AMX: 3, AMX_LIVE: 4, AMX_IDLE: 5}[int(self.task[v])]
+
     def first_amx(self, v: int) -> None:
+        if self.nested and not self.in_l2[v]:  # the L1 hypervisor runs the AMX task in L2
+            self.emit([{"event": "guest_nested", "l2": True, "vcpu": v}])
+            self.in_l2[v] = True
         self.emit([dict(e, vcpu=v) for e in FIRST_AMX])
         self.used[v] = True
         self.task[v] = AMX_LIVE
@@ -124,10 +141,11 @@ class _VM:
             lam = self.exits * dt * load
             n_fast, n_kern, n_user = rng.poisson([lam * sf, lam * (1 - sf - su), lam * su])
             n_pre = int(rng.poisson(self.pre * dt * load))
-            n_kern = max(int(n_kern) - n_pre, 0)  # a preemption follows one of the kernel exits
+            fleet = self.sim.fleet_marks(self.cls)  # issue 17: halts and vCPU switches
+            n_kern = max(int(n_kern) - n_pre - len(fleet), 0)  # each follows a kernel exit
             n_sw = int(rng.poisson(self.ctx * dt * load)) if self.used[v] else 0
             n_new = int(rng.poisson(self.lam * dt))
-            marks = ["pre"] * n_pre + ["sw"] * n_sw + ["new"] * n_new
+            marks = ["pre"] * n_pre + ["sw"] * n_sw + ["new"] * n_new + fleet
             order = rng.permutation(len(marks))
             cuts = np.sort(rng.random(len(marks)))
             share = np.diff(np.concatenate([[0.0], cuts, [1.0]]))
@@ -155,6 +173,16 @@ class _VM:
             by = "user" if u < pu else ("kernel_fpu" if u < pu + pf else "kthread")
             self.emit([{"event": "exit", "kind": "kernel", "vcpu": v},
                        {"event": "host_preempt", "vcpu": v, "by": by}])
+        elif mark == "halt":
+            self.emit([{"event": "exit", "kind": "kernel", "vcpu": v},
+                       {"event": "vcpu_halt", "vcpu": v}])
+        elif mark == "vsw":  # the vCPU thread that ran before: any vCPU of the host
+            self.emit([{"event": "exit", "kind": "kernel", "vcpu": v}])
+            state = self.sim.partner_state()
+            for m, pol in zip(self.models, self.sim.host_policies):
+                m.apply(parse_event({"event": "vcpu_switch", "vcpu": v,
+                                     "from_xfd": self.sim.leave_xfd(pol, state)}, 0, "eventsim"))
+            self.sim.n_events += 1
         elif mark == "sw":
             new = self.sim.draw_task(self.cls)
             self.emit([dict(e, vcpu=v) for e in TASK_SWITCH.get((int(self.task[v]), new), [])])
@@ -165,6 +193,12 @@ class _VM:
             self.emit([dict(e, vcpu=v) for e in TASK_SWITCH.get((int(self.task[v]), NON_AMX), [])])
             self.task[v] = NON_AMX
             self.first_amx(v)
+
+    def migrate(self) -> None:
+        """A live migration of the whole VM: every vCPU stopped, moved, re-entered."""
+        for v in range(self.k):
+            self.emit([{"event": "exit", "kind": "user", "vcpu": v}, {"event": "migrate", "vcpu": v},
+                       {"event": "run_enter", "vcpu": v}])
 
     def finish(self) -> np.ndarray:
         for v in range(self.k):
@@ -190,6 +224,32 @@ class EventFleet:
         self.n_events = 0
         self.host_policies = self.policies
         self.host_kernel = FLEET_KERNEL
+        self.rates = fc.class_rates(self.table.classes)
+        self.follow = fc.switch_follow_share(sc.fleet)
+        self.slots: list[_VM] = []
+        self._leave: dict[tuple[str, int], int] = {}
+
+    def fleet_marks(self, cls: int) -> list[str]:
+        """Blocking halts and reschedules after another vCPU thread of one vCPU in a step
+        (no draw when the rate is 0: the random stream stays the one of the old model)."""
+        out = []
+        for mark, rate in (("halt", self.rates["halt"][cls]),
+                           ("vsw", self.rates["switch"][cls] * self.follow)):
+            if rate > 0:
+                out += [mark] * int(self.rng.poisson(rate * self.dt))
+        return out
+
+    def partner_state(self) -> int:
+        """State of a vCPU drawn uniformly from the host's vCPUs."""
+        k = np.array([vm.k for vm in self.slots], float)
+        vm = self.slots[int(self.rng.choice(len(k), p=k / k.sum()))]
+        return vm.state(int(self.rng.integers(vm.k)))
+
+    def leave_xfd(self, policy: str, state: int) -> int:
+        key = (policy, state)
+        if key not in self._leave:
+            self._leave[key] = fc.switch_out_xfd(policy, self.sc.hardware, STATES[state])
+        return self._leave[key]
 
     def draw_task(self, cls: int) -> int:
         s, tl = self.const["amx_task_share"][cls], self.const["tiles_live_share"][cls]
@@ -224,11 +284,16 @@ class EventFleet:
             counts[h] += _mech(host)
             init = draw_vms(self.rng, self.table, M, stationary=True)
             slots = [_VM(self, init, i, 0.0, True) for i in range(M)]
+            self.slots = slots
             for i, load in enumerate(loads):
                 t_end = (i + 1) * self.dt
                 for m in range(M):
                     vm = slots[m]
                     vm.step(float(load))
+                    mig = self.rates["migration"][vm.cls]
+                    if mig > 0:
+                        for _ in range(int(self.rng.poisson(mig * self.dt))):
+                            vm.migrate()
                     vcpu_s[h] += vm.k * self.dt
                     if vm.death <= t_end:
                         counts[h] += vm.finish()

@@ -23,6 +23,7 @@ from amxmodel.fleet.population import class_table
 from amxmodel.inputs import catalog
 from amxmodel.inputs.distributions import quadrature
 from amxmodel.inputs.scenario import Scenario
+from amxmodel.kernel import fleetcosts as fc
 from amxmodel.kernel.vocabulary import POINTS
 
 _PT = {p: i for i, p in enumerate(POINTS)}
@@ -91,6 +92,7 @@ def expected_exposure(sc: Scenario) -> Exposure:
         points[c, _PT["amx_switch"]] = vcpus * amx * used * ctx * 2 * s * (1 - s) * load_s
     share, kinds = t.const["p_xcr0_host_minus_amx"], xcr0_kinds(sc)
     host_exits = exits.sum(axis=0)
+    fleet = _fleet_events(sc, t, state_s, points)
     host_points = points.sum(axis=0)
     host_points[_PT["host_switch"]] = (sc.fleet["pcpus_per_host"]
                                        * sc.fleet["host_ctx_switches_per_pcpu_s"] * load_s)
@@ -101,4 +103,18 @@ def expected_exposure(sc: Scenario) -> Exposure:
         class_exits=exits, class_points=points, class_vcpu_state_s=state_s, seconds=seconds,
         xcr0_match=(xcr0_share(np.einsum("cej,c->ej", exits, share), host_exits)
                     * kinds[:, None])[None],
-        class_xcr0_match=share[:, None, None] * kinds[None, :, None] * np.ones((1, 1, NJ)))
+        class_xcr0_match=share[:, None, None] * kinds[None, :, None] * np.ones((1, 1, NJ)),
+        fleet_events=fleet.sum(axis=0)[None], class_fleet_events=fleet)
+
+
+def _fleet_events(sc: Scenario, t, state_s: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """(C, NFCOL) expected issue-17 fleet events of each class on the average host."""
+    total = state_s.sum()
+    partner = state_s.sum(axis=0)[None] / total if total > 0 else np.zeros((1, NJ))
+    rates = fc.class_rates(t.classes)
+    follow = fc.switch_follow_share(sc.fleet)
+    nested = [_PT[p] for p in fc.NESTED_POINTS]
+    return np.concatenate([
+        fc.exposure_rows(state_s[None, [c]], points[None, [c]][:, :, nested],
+                         {k: v[[c]] for k, v in rates.items()}, follow, partner)
+        for c in range(len(t.classes))])

@@ -94,6 +94,10 @@ def check_workload(name: str, part: dict[str, Any]) -> WorkloadClass:
                 raise InputError(f"{fw}: plausible must be [low, high] with low <= high, got {plaus!r}")
             plaus = (float(plaus[0]), float(plaus[1]))
         fields[fname] = WorkloadField(dist, plaus, str(entry.get("source", "assumption")))
+    for fname, spec in specs.items():  # fields added later (issue 17) default to "off"
+        if fname not in fields and spec.default is not None:
+            fields[fname] = WorkloadField(parse_dist(spec.default, f"{where}: {fname}"), None,
+                                          "catalogue default (data/parameters.yaml)")
     missing = [f for f in specs if f not in fields]
     if missing:
         raise InputError(f"{where}: missing workload field(s): {', '.join(missing)}")

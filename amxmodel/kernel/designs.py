@@ -107,6 +107,9 @@ class LazyExitUser(ReferenceModel):
         v.guest_xfd = value
         if v.passthrough:
             v.fps_xfd = value
+        elif v.cpuid_amx and v.xcr0 & XTILEDATA and not value & XTILEDATA:
+            self.enable(v)  # assumption (issue 17): a restore (live migration) that leaves
+            # AMX enabled grows the buffer in the ioctl, as room_for_tiles() does
 
     def after_guest_xsetbv(self, v: Vcpu) -> None:
         self.maybe_enable(v)
@@ -353,6 +356,9 @@ class RfcSwitch(ReferenceModel):
                 self.wrmsr_xfd(v, v.thread_xfd)
             if v.xfd_err:
                 self.c.wrmsr_xfd_err += 1  # "User (qemu) IA32_XFD_ERR should be zero."
+
+    def on_vcpu_switch(self, v: Vcpu) -> None:
+        self.host_save(v)  # every host thread runs with XFD=0: nothing to switch
 
     def after_full_exit(self, v: Vcpu) -> None:
         self.xfd_guest_exit(v)

@@ -8,10 +8,7 @@ of mechanism counts per event, which the engine multiplies by its exposures. So 
 engine and the reference agree on prices by construction; the agreement tests check the
 rest (the random events and the state dynamics).
 
-The traces mirror what a Linux guest does (arch/x86/kernel/fpu/xstate.c
-``fpu__init_cpu_xstate`` writes IA32_XFD=0x40000 before XSETBV at boot; the #NM handler
-``handle_xfd_event`` reads XFD_ERR, clears it, and clears XFD for the task), and a VMM
-that requests ARCH_REQ_XCOMP_GUEST_PERM before creating vCPUs (QEMU >= 7.0).
+The traces and the measuring helpers are in :mod:`amxmodel.kernel.measure`.
 """
 
 from __future__ import annotations
@@ -21,54 +18,21 @@ from dataclasses import dataclass
 import numpy as np
 
 from amxmodel.inputs.designs import POLICY_NAMES
-from amxmodel.kernel.vocabulary import EXIT_KINDS, MECHS, POINTS, PREEMPT_KINDS, STATES
-from amxmodel.kernel.xfeatures import XCR0_AMX, XCR0_LEGACY, XTILEDATA
-
-# The host kernel whose behaviour the table prices. Every LTS kernel in service (6.1, 6.6,
-# 6.12, 6.18) switches XCR0 inside vmx_vcpu_run(), fastpath re-entries included; 6.19 moved
-# it out of the fastpath loop (amxmodel.kernel.upstream.KERNELS). The fleet parameter
-# xcr0_fastpath_host_share scales the fastpath XSETBVs for hosts on newer kernels
-# (amxmodel.fleet.engine.xcr0_kinds); no other counter differs between them in the fleet.
-FLEET_KERNEL = "6.18"
-
-# Boot of one vCPU by guest type; the VMM requests permission first when it lists AMX.
-BOOT = {
-    "S0": [{"event": "create_vcpu"}, {"event": "set_cpuid", "amx": False}, {"event": "run_enter"},
-           {"event": "guest_xsetbv", "value": XCR0_LEGACY}],
-    "S1": [{"event": "perm_request"}, {"event": "create_vcpu"}, {"event": "set_cpuid", "amx": True},
-           {"event": "run_enter"}, {"event": "guest_xsetbv", "value": XCR0_LEGACY}],
-    "S2": [{"event": "perm_request"}, {"event": "create_vcpu"}, {"event": "set_cpuid", "amx": True},
-           {"event": "run_enter"}, {"event": "guest_wrmsr_xfd", "value": XTILEDATA},
-           {"event": "guest_xsetbv", "value": XCR0_AMX}],
-}
-# A guest task's first AMX instruction with XFD armed, and the guest #NM handler.
-FIRST_AMX = [{"event": "guest_amx"}, {"event": "guest_rdmsr_xfd_err"},
-             {"event": "guest_wrmsr_xfd_err", "value": 0}, {"event": "guest_wrmsr_xfd", "value": 0},
-             {"event": "guest_amx"}]
-TO_NON_AMX_TASK = [{"event": "guest_tile_release"}, {"event": "guest_wrmsr_xfd", "value": XTILEDATA}]
-TO_AMX_TASK = [{"event": "guest_wrmsr_xfd", "value": 0}, {"event": "guest_amx"}]
-WARM = [{"event": "exit", "kind": "kernel"}]  # one full exit: caches and XFD_ERR settle
-# ... and one fastpath exit, which performs the pending VM-entry: the vCPU is in the guest
-SETTLE = WARM + [{"event": "exit", "kind": "fastpath"}]
-
-# Trace that puts a freshly booted vCPU into each state.
-PREP = {
-    "S0": BOOT["S0"],
-    "S1": BOOT["S1"],
-    "S2": BOOT["S2"],
-    "S3": BOOT["S2"] + FIRST_AMX + WARM + TO_NON_AMX_TASK,
-    "S4": BOOT["S2"] + FIRST_AMX,
-    "S5": BOOT["S2"] + FIRST_AMX + [{"event": "guest_tile_release"}],
-}
-# A rated event as a round trip: its exit work and, for exits, the VM-entry that follows.
-EXIT_EVENT = {
-    "fastpath": [{"event": "exit", "kind": "fastpath"}],
-    "kernel": [{"event": "exit", "kind": "kernel"}],
-    "user": [{"event": "exit", "kind": "user"}, {"event": "run_enter"}],
-}
-# A host preemption after an exit, by what preempts (states.PREEMPT_KINDS)
-PREEMPT = {kind: [{"event": "exit", "kind": "kernel"}, {"event": "host_preempt", "by": by}]
-           for kind, by in zip(PREEMPT_KINDS, ("user", "kthread", "kernel_fpu"), strict=True)}
+from amxmodel.kernel.fleetcosts import build_fleet_counts
+from amxmodel.kernel.measure import (
+    BOOT,
+    EXIT_EVENT,
+    FIRST_AMX,
+    PREEMPT,
+    PREP,
+    SETTLE,
+    TO_AMX_TASK,
+    TO_NON_AMX_TASK,
+    counters,
+    delta,
+    marginal,
+)
+from amxmodel.kernel.vocabulary import EXIT_KINDS, MECHS, POINTS, STATES
 
 
 @dataclass(frozen=True)
@@ -81,6 +45,7 @@ class CostTable:
     pages: np.ndarray  # (P + 1, STATES): pages of one vCPU per state; last row: host without AMX
     peak_vcpu_pages: np.ndarray  # (P,): most pages one vCPU holds at once (old + new in a realloc)
     default_pages: int
+    fleet_counts: np.ndarray | None = None  # (P, fleetcosts.NFCOL, MECHS): issue 17's events
 
     def policy_index(self, name: str) -> int:
         return self.policies.index(name)
@@ -91,35 +56,6 @@ class CostTable:
         mean-field) blends the two."""
         a = np.asarray(host_amx, float).reshape(-1, 1, 1)
         return a * self.pages[None, :-1] + (1 - a) * self.pages[None, -1:]
-
-
-def _counts(policy: str, hardware, events: list[dict]) -> np.ndarray:
-    from amxmodel.kernel.registry import run_events
-    from amxmodel.kernel.upstream import mechanism_counts
-
-    mech = mechanism_counts(run_events(policy, hardware, events, FLEET_KERNEL))
-    return np.array([mech[m] for m in MECHS], dtype=float)
-
-
-def _delta(policy: str, hardware, prep: list[dict], event: list[dict]) -> np.ndarray:
-    """Mechanism counts that ``event`` adds after ``prep`` (one vCPU, fresh VM)."""
-    return _counts(policy, hardware, prep + event) - _counts(policy, hardware, prep)
-
-
-def _marginal(policy: str, hardware, prep: list[dict], event: list[dict]) -> np.ndarray:
-    """Counts of a repeated event in steady state: the second repetition minus the first.
-
-    VM-entries are lazy in the reference (done when the guest runs again), so the second
-    repetition pays for the entry after the first: a whole exit-and-entry round trip.
-    """
-    once = _counts(policy, hardware, prep + event)
-    return _counts(policy, hardware, prep + event + event) - once
-
-
-def _counters(policy: str, hardware, events: list[dict]) -> dict:
-    from amxmodel.kernel.registry import run_events
-
-    return run_events(policy, hardware, events, FLEET_KERNEL)
 
 
 def build_cost_table(hardware, policies=POLICY_NAMES) -> CostTable:
@@ -145,25 +81,26 @@ def _build(key, hardware, policies: tuple[str, ...]) -> CostTable:
             prep = PREP[st] + SETTLE
             for e, kind in enumerate(EXIT_KINDS):
                 if kind in PREEMPT:  # the host preemption alone, without its exit
-                    exit_counts[pi, e, j] = (_marginal(pol, hardware, prep, PREEMPT[kind])
-                                             - _marginal(pol, hardware, prep, EXIT_EVENT["kernel"]))
+                    exit_counts[pi, e, j] = (marginal(pol, hardware, prep, PREEMPT[kind])
+                                             - marginal(pol, hardware, prep, EXIT_EVENT["kernel"]))
                 else:
-                    exit_counts[pi, e, j] = _marginal(pol, hardware, prep, EXIT_EVENT[kind])
-            pages[pi, j] = _counters(pol, hardware, PREP[st])["pages"]
+                    exit_counts[pi, e, j] = marginal(pol, hardware, prep, EXIT_EVENT[kind])
+            pages[pi, j] = counters(pol, hardware, PREP[st])["pages"]
         pt = {name: POINTS.index(name) for name in POINTS}
-        point_counts[pi, pt["boot_plain"]] = _delta(pol, hardware, [], BOOT["S0"])
-        point_counts[pi, pt["boot_legacy"]] = _delta(pol, hardware, [], BOOT["S1"])
-        point_counts[pi, pt["boot_aware"]] = _delta(pol, hardware, [], BOOT["S2"])
-        point_counts[pi, pt["first_use"]] = _delta(pol, hardware, PREP["S2"] + SETTLE, FIRST_AMX)
-        point_counts[pi, pt["new_thread"]] = _delta(pol, hardware, PREP["S3"] + SETTLE, FIRST_AMX)
+        point_counts[pi, pt["boot_plain"]] = delta(pol, hardware, [], BOOT["S0"])
+        point_counts[pi, pt["boot_legacy"]] = delta(pol, hardware, [], BOOT["S1"])
+        point_counts[pi, pt["boot_aware"]] = delta(pol, hardware, [], BOOT["S2"])
+        point_counts[pi, pt["first_use"]] = delta(pol, hardware, PREP["S2"] + SETTLE, FIRST_AMX)
+        point_counts[pi, pt["new_thread"]] = delta(pol, hardware, PREP["S3"] + SETTLE, FIRST_AMX)
         # one switch between an AMX and a non-AMX task: half of a round trip
-        point_counts[pi, pt["amx_switch"]] = 0.5 * _delta(
+        point_counts[pi, pt["amx_switch"]] = 0.5 * delta(
             pol, hardware, PREP["S3"] + SETTLE, TO_AMX_TASK + TO_NON_AMX_TASK)
-        point_counts[pi, pt["host_switch"]] = _delta(
+        point_counts[pi, pt["host_switch"]] = delta(
             pol, hardware, PREP["S0"] + SETTLE, [{"event": "host_switch", "count": 1}])
-        peak[pi] = _counters(pol, hardware, PREP["S3"])["peak_pages"]
-    pages[P] = _counters("no-amx", hardware, PREP["S0"])["pages"]
+        peak[pi] = counters(pol, hardware, PREP["S3"])["peak_pages"]
+    pages[P] = counters("no-amx", hardware, PREP["S0"])["pages"]
+
     table = CostTable(tuple(policies), exit_counts, point_counts, pages, peak,
-                      int(pages[P, 0]))
+                      int(pages[P, 0]), build_fleet_counts(hardware, policies))
     _CACHE[key] = table
     return table

@@ -18,7 +18,11 @@ and the order rules that hold under every design:
 - vCPU ioctls (``set_cpuid``, ``host_set_*``, ``destroy_vcpu``, ``run_enter``) wait for
   KVM_RUN to return, so they need the vCPU outside KVM_RUN;
 - ``host_preempt`` happens in the host after a VM exit: it must follow ``run_enter``, an
-  ``exit`` with ``kind: kernel`` or another ``host_preempt`` of the same vCPU.
+  ``exit`` with ``kind: kernel`` or another ``host_preempt`` of the same vCPU; so do
+  ``vcpu_switch`` (overcommit: another vCPU thread ran on the CPU, its guest fpstate XFD
+  is ``from_xfd``) and ``vcpu_halt`` (a blocking HLT: only the idle task ran);
+- ``migrate`` is the VMM's live-migration sequence for a stopped vCPU (outside KVM_RUN);
+  ``guest_nested`` marks the vCPU's following guest events as an L2 guest's.
 
 Every problem is an :class:`~amxmodel.common.errors.InputError` naming the file, the event
 index (0-based, as ``events[i]``) and the allowed values.
@@ -90,11 +94,19 @@ EVENTS: dict[str, dict[str, Arg]] = {
     # thread or idle (HLT blocking included), or a kernel_fpu_begin_mask() user
     "host_preempt": {"by": Arg("choice", default="user", choices=("user", "kthread", "kernel_fpu"))},
     "host_switch": {"count": Arg("int", required=True, lo=1, hi=10**9)},
+    # fleet events (issue 17): another vCPU thread on the same CPU, a blocking HLT, a live
+    # migration of the vCPU (the VMM's ioctl sequence), L2 guest mode under an L1 hypervisor
+    "vcpu_switch": {"from_xfd": _XFD},
+    "vcpu_halt": {},
+    "migrate": {"fail_alloc": _FAIL},
+    "guest_nested": {"l2": Arg("bool", required=True)},
 }
 PROCESS_EVENTS = frozenset({"perm_request", "host_switch"})
 GUEST_EVENTS = frozenset(n for n in EVENTS if n.startswith("guest_")) | {"exit"}
 IOCTL_EVENTS = frozenset({"set_cpuid", "host_set_msr", "host_set_xcr0", "host_set_xsave",
-                          "destroy_vcpu", "run_enter"})
+                          "destroy_vcpu", "run_enter", "migrate"})
+# the host saves the guest fpstate after a VM exit: the same order rule as host_preempt
+HOST_SAVE_EVENTS = frozenset({"host_preempt", "vcpu_switch", "vcpu_halt"})
 TRACE_KEYS = ("name", "source", "hardware", "description", "events")
 
 
@@ -190,7 +202,7 @@ def _preempt_allowed(prev: Event | None) -> bool:
         return False
     if prev.name == "run_enter":
         return not prev["immediate_exit"]
-    return prev.name == "host_preempt" or (prev.name == "exit" and prev["kind"] == "kernel")
+    return prev.name in HOST_SAVE_EVENTS or (prev.name == "exit" and prev["kind"] == "kernel")
 
 
 def _check_order(ev: Event, flow: _Flow, where: str) -> None:
@@ -217,13 +229,14 @@ def _check_order(ev: Event, flow: _Flow, where: str) -> None:
     if ev.name in IOCTL_EVENTS and running:
         raise InputError(f"{at}: vcpu {v} is inside KVM_RUN; vCPU ioctls wait for KVM_RUN to "
                          "return, add an exit with kind: user first")
-    if (ev.name in GUEST_EVENTS or ev.name == "host_preempt") and not running:
+    if (ev.name in GUEST_EVENTS or ev.name in HOST_SAVE_EVENTS) and not running:
         since = (f" (KVM_RUN returned to the VMM at events[{flow.last_user_exit[v]}])"
                  if v in flow.last_user_exit else "")
         raise InputError(f"{at}: vcpu {v} is not inside KVM_RUN{since}; add run_enter first")
-    if ev.name == "host_preempt" and not _preempt_allowed(flow.last.get(v)):
-        raise InputError(f"{at}: host_preempt happens in the host after a VM exit: it must follow "
-                         f"run_enter, an exit with kind: kernel or another host_preempt of vcpu {v}")
+    if ev.name in HOST_SAVE_EVENTS and not _preempt_allowed(flow.last.get(v)):
+        raise InputError(f"{at}: {ev.name} happens in the host after a VM exit: it must follow "
+                         f"run_enter, an exit with kind: kernel or another host_preempt, "
+                         f"vcpu_switch or vcpu_halt of vcpu {v}")
     if ev.name == "destroy_vcpu":
         del flow.live[v]
         flow.destroyed[v] = ev.index

@@ -29,13 +29,14 @@ changes counters or errors (where that switch sits, the Dec 2025 KVM_SET_XSAVE f
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 from amxmodel.common.errors import unknown
 from amxmodel.inputs.hardware import Hardware
-from amxmodel.kernel.trace import GUEST_EVENTS, Event
+from amxmodel.kernel.trace import GUEST_EVENTS, Event, parse_event
 from amxmodel.kernel.vocabulary import MECHS, OVERHEAD_GROUPS, mech_prices
 from amxmodel.kernel.xfeatures import HOST_XCR0, HOST_XFD, XCR0_X87, XTILE, XTILEDATA
 
@@ -75,6 +76,8 @@ class Counters:
     realloc_failures: int = 0
     pages: int = 0  # guest fpstate pages resident now
     peak_pages: int = 0  # most pages resident at once (old + new during a reallocation)
+    xsave2_allocs: int = 0  # KVM_GET_XSAVE2 buffers kzalloc'ed on a migration source
+    xsave2_pages: int = 0  # their pages: 2**order of each (order 2 for 11,008 bytes)
 
     def as_dict(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -123,6 +126,7 @@ class Vcpu:
     pending_xfd: int | None = None  # opt1/opt2: XFD to restore before the next entry
     thread_xfd: int = HOST_XFD  # the vCPU thread's own fpstate XFD (HOST_XFD: never used AMX)
     synced: bool = False  # opt1: fpstate->xfd read from the MSR since the last VM exit
+    nested: bool = False  # the guest events come from an L2 guest of an L1 hypervisor
 
 
 @dataclass
@@ -246,7 +250,7 @@ class ReferenceModel:
     def realloc(self, v: Vcpu) -> bool:
         """fpstate_realloc(): vzalloc the full-size buffer, then vfree the old one.
 
-        With ``fail_alloc`` on the event the vzalloc fails: -ENOMEM, buffer unchanged.
+        With ``fail_alloc`` on the event the vzalloc fails: -EFAULT to KVM, buffer unchanged.
         """
         if v.large:
             return True
@@ -443,7 +447,7 @@ class ReferenceModel:
             return
         if not v.cpuid_amx:
             return self.gp_exit(v)
-        if intercepted:
+        if intercepted or v.nested:  # L2: see on_guest_nested
             self.full_exit(v, xfd=True, handler=emulate)
         elif direct is not None:
             direct()
@@ -451,8 +455,10 @@ class ReferenceModel:
     def on_guest_wrmsr_xfd(self, v: Vcpu) -> None:
         """G1 (intercepted: exit, emulate) or G1' (passthrough: straight to the MSR)."""
         value = self.ev["value"]
-        self.guest_msr(v, self.xfd_write_intercepted(v), lambda: self.emulate_wrmsr_xfd(v, value),
-                       lambda: self.passthrough_wrmsr_xfd(v, value))
+        intercepted = self.xfd_write_intercepted(v)
+        emulate = (lambda: self.emulate_wrmsr_xfd(v, value)) if intercepted or not v.nested \
+            else (lambda: self.emulate_l2_wrmsr_xfd(v, value))
+        self.guest_msr(v, intercepted, emulate, lambda: self.passthrough_wrmsr_xfd(v, value))
 
     def on_guest_rdmsr_xfd(self, v: Vcpu) -> None:
         """G2 / G2'."""
@@ -485,8 +491,10 @@ class ReferenceModel:
         if not v.xcr0 & XTILEDATA:
             return self.full_exit(v)  # #UD, intercepted for emulation (baseline)
         if self.pcpu(v).msr & XTILEDATA:
-            if self.nm_trapped(v):
+            if self.nm_trapped(v) or v.nested:
                 self.full_exit(v, xfd=True, nm=True, handler=lambda: self.handle_nm(v))
+                if v.nested:
+                    self.reflect_nm_to_l1(v)
             else:
                 v.xfd_err = XTILEDATA  # native #NM: the CPU writes IA32_XFD_ERR
             return
@@ -563,6 +571,116 @@ class ReferenceModel:
     def on_host_switch(self) -> None:
         """Host context switches that involve no guest fpstate."""
         self.host_switches(self.ev["count"])
+
+    # ------------------------------------------------------------------ fleet events
+
+    def on_vcpu_switch(self, v: Vcpu) -> None:
+        """Overcommit: this vCPU thread leaves its CPU after an exit and is scheduled back
+        after another vCPU thread, whose guest fpstate holds XFD ``from_xfd``, ran there.
+
+        switch_to() -> switch_fpu_prepare() saves the guest fpstate (XSAVES, 8 KiB with
+        live tiles); the other thread's restore left ``from_xfd`` in IA32_XFD and in the
+        per-CPU ``xfd_state`` (that write is the other thread's own switch, counted there);
+        back in vcpu_enter_guest(), ``TIF_NEED_FPU_LOAD`` -> switch_fpu_return() ->
+        restore_fpregs_from_fpstate() -> xfd_update_state(): WRMSR only if the values
+        differ. vCPU threads with equal XFD share a CPU for free.
+        """
+        if not self.amx_host:
+            return
+        self.before_host_save(v)
+        self.host_save(v)
+        p = self.pcpu(v)
+        p.msr = p.cache = self.ev["from_xfd"]
+        self.resume_after_switch(v)
+
+    def on_vcpu_halt(self, v: Vcpu) -> None:
+        """A blocking HLT: kvm_vcpu_halt() -> kvm_vcpu_block() -> schedule() with the guest
+        FPU loaded (KVM_RUN holds it from kvm_load_guest_fpu() to kvm_put_guest_fpu()).
+
+        switch_to() the idle task saves the guest fpstate (XSAVES; live tiles are saved,
+        the guest's idle loop releases them only through the cpuidle driver's
+        fpu_idle_fpregs(), which a HLT-idling guest does not use). Idle is a kernel thread:
+        it never loads an fpstate, so IA32_XFD and ``xfd_state`` keep the vCPU's value, and
+        on wake-up fpregs_state_valid() skips the restore: no WRMSR(XFD).
+        """
+        if not self.amx_host:
+            return
+        self.before_host_save(v)
+        self.host_save(v)
+
+    def on_migrate(self, v: Vcpu) -> None:
+        """Live migration of a stopped vCPU: the VMM's ioctls on both hosts, in QEMU's order
+        (target/i386/kvm/kvm.c: kvm_arch_get_registers / kvm_arch_put_registers).
+
+        Source: KVM_GET_XSAVE2 kzalloc()s ``guest_fpu.uabi_size`` bytes (arch/x86/kvm/x86.c):
+        11,008 with XTILEDATA in the buffer, above kmalloc's 8 KiB slab limit, so an order-2
+        page allocation; KVM_GET_MSRS reads XFD and XFD_ERR, KVM_GET_XCRS the XCR0; the
+        source vCPU is destroyed (A4). Destination, on a new CPU: KVM_CREATE_VCPU (A1),
+        KVM_SET_CPUID2 (A2: the eager reallocation), KVM_SET_XSAVE2 (live tiles: the lazy
+        designs reallocate here), KVM_SET_XCRS, then KVM_SET_MSRS with the saved XFD (a
+        non-zero value turns passthrough on at once, vmx_set_msr()) and XFD_ERR. The VMM
+        re-enters with ``run_enter``. ``fail_alloc`` fails the destination's reallocation
+        (a realloc failure, -EFAULT); the restore stops at the first error.
+        """
+        ev = self.ev
+        assert ev is not None
+        amx, xcr0, xfd, xfd_err = v.cpuid_amx, v.xcr0, v.guest_xfd, v.xfd_err
+        tiles, nested = v.tiles_live, v.nested  # KVM_GET/SET_NESTED_STATE carries L2 mode
+        size = self.hw.xsave_uabi_amx_bytes if v.large else self.hw.xsave_uabi_bytes
+        self.c.xsave2_allocs += 1
+        self.c.xsave2_pages += 1 << max(0, math.ceil(math.log2(self.hw.pages(size))))
+        self.on_destroy_vcpu(v)
+        self.pcpus.pop(v.vid, None)  # the destination's CPU: xfd_state holds the host value
+        steps = [{"event": "create_vcpu"},
+                 {"event": "set_cpuid", "amx": amx, "fail_alloc": ev["fail_alloc"]},
+                 {"event": "host_set_xsave", "tiles_live": tiles and amx, "fail_alloc": ev["fail_alloc"]},
+                 {"event": "host_set_xcr0", "value": xcr0}]
+        if amx:  # QEMU puts MSR_IA32_XFD / XFD_ERR only when the guest has XFD
+            steps += [{"event": "host_set_msr", "msr": "xfd", "value": xfd},
+                      {"event": "host_set_msr", "msr": "xfd_err", "value": xfd_err}]
+        try:
+            for raw in steps:
+                before = len(self.errors)
+                self.apply(parse_event(dict(raw, vcpu=v.vid), ev.index, "migrate"))
+                if len(self.errors) > before:
+                    break  # QEMU aborts the incoming migration at the first failed ioctl
+        finally:
+            self.ev = ev
+        if v.vid in self.vcpus:
+            self.vcpus[v.vid].nested = nested
+
+    def on_guest_nested(self, v: Vcpu) -> None:
+        """The vCPU's L1 hypervisor enters (``l2: true``) or leaves an L2 guest that uses AMX.
+
+        nested_vmx_prepare_msr_bitmap() (arch/x86/kvm/vmx/nested.c) starts the vmcs02 MSR
+        bitmap fully intercepted and merges only FS/GS/KERNEL_GS_BASE, SPEC_CTRL, PRED_CMD
+        and FLUSH_CMD (and x2APIC) from L1's bitmap: every L2 access to XFD or XFD_ERR exits
+        to L0, which emulates it (L1 upstream passes them through to its L2, so the exit is
+        not reflected). The vmcs02 exception bitmap is L0's OR L1's, and an upstream L1 traps
+        #NM for its passthrough L2: an L2 #NM exits to L0 (which reads XFD_ERR) and is
+        reflected to L1 (:meth:`reflect_nm_to_l1`). VMLAUNCH/VMRESUME exits are baseline.
+        """
+        v.nested = self.ev["l2"]
+
+    def reflect_nm_to_l1(self, v: Vcpu) -> None:
+        """The L2 #NM goes to L1, which queues it for L2 and resumes it: L1's VMRESUME is
+        one more exit to L0 (nested_vmx_run), handled in KVM; L0's entry into L1 comes first."""
+        self.ensure_in_guest(v)
+        self.full_exit(v, xfd=True)
+
+    def emulate_l2_wrmsr_xfd(self, v: Vcpu, value: int) -> None:
+        """An L2 write of XFD that L1's design would pass through: L0 emulates it with
+        kvm_set_msr_common() -> fpu_update_guest_xfd(): fpstate->xfd = value and, with the
+        guest FPU loaded, xfd_update_state(): WRMSR if the value differs. Upstream's E1 has
+        just synced the per-CPU cache with the register; designs without that sync are
+        given a correct write (compared with the register, not a stale cache)."""
+        v.guest_xfd = v.fps_xfd = value
+        if v.running and self.pcpu(v).msr != value:
+            self.wrmsr_xfd(v, value)
+
+    def resume_after_switch(self, v: Vcpu) -> None:
+        """switch_fpu_return() when the vCPU thread runs again: restore its XFD."""
+        self.xfd_update_state(v, v.fps_xfd)
 
     def set_xcr0(self, v: Vcpu, value: int, *, guest: bool) -> None:
         """__kvm_set_xcr() from XSETBV (guest) or KVM_SET_XCRS (host)."""
