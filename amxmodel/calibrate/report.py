@@ -7,6 +7,8 @@ of unattributed exits, lost events) are returned apart so that the CLI can send 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from .pipeline import Result
 
 
@@ -16,7 +18,7 @@ def render(res: Result) -> str:
     total_count = sum(res.counts.values())
     lines = [
         f"read {m.variant}",
-        f"  from {m.path}",
+        f"  from {Path(str(m.path)).name}",  # the name only: no line grows with the checkout's path
         (f"  {r.interval_s:g} s ({r.interval_from}), {r.vcpus} vCPU{'s' * (r.vcpus != 1)} "
         f"({r.vcpus_from})"),
         "",

@@ -20,6 +20,7 @@ the override; the whole scenario is validated afterwards by
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from amxmodel.common.errors import InputError, closest, unknown
@@ -30,15 +31,29 @@ from amxmodel.inputs.parts import load_part, load_workloads
 from amxmodel.inputs.workloads import check_share
 
 
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def as_number(value: Any) -> Any:
+    """``value``, or the number it spells when it is a numeric string YAML kept as text
+    (``3e+09``: YAML 1.1 wants a dot before the exponent), so every value the tool prints
+    is accepted back by ``--set``."""
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        number = float(value)
+        return int(number) if number.is_integer() and "e" not in value.lower() \
+            and "." not in value else number
+    return value
+
+
 def override_pairs(sets) -> list[tuple[str, Any]]:
     if isinstance(sets, dict):
-        return list(sets.items())
+        return [(k, as_number(v)) for k, v in sets.items()]
     out = []
     for item in sets:
         if "=" not in item:
             raise InputError(f"--set {item!r}: expected key=value, e.g. hardware.rdmsr_xfd_cycles=100")
         key, value = item.split("=", 1)
-        out.append((key.strip(), parse_scalar(value)))
+        out.append((key.strip(), as_number(parse_scalar(value))))
     return out
 
 
