@@ -60,6 +60,7 @@ _API = {
     "breakeven_curve": "amxmodel.analysis.breakeven",
     "class_breakeven_table": "amxmodel.analysis.breakeven",
     "findings": "amxmodel.analysis.breakeven",
+    "verdict": "amxmodel.analysis.breakeven",
     "swings": "amxmodel.analysis.sensitivity",
     "tornado_frame": "amxmodel.analysis.sensitivity",
     "price_scan": "amxmodel.analysis.sensitivity",
@@ -93,6 +94,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
         class_breakeven_table,
         findings,
         linear_overhead,
+        verdict,
     )
     from amxmodel.analysis.metrics import wide  # noqa: F401
     from amxmodel.analysis.sensitivity import hardware_prices, price_scan, swings, tornado_frame  # noqa: F401

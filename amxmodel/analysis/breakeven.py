@@ -223,3 +223,41 @@ def findings(lin: LinearOverhead, policy: str = "sync-always", reference: str = 
                  f"{format_value(p[reference], 'cycles')}), or at {sig(r[policy])} exits per "
                  f"vCPU-second at today's price ({reference}: {sig(r[reference])}).")
     return text
+
+
+def verdict(lin: LinearOverhead, policies: Sequence[str] = ("sync-always", "upstream"),
+            threshold: float = THRESHOLDS[0]) -> str:
+    """Where each policy's break-even lies against the catalogue's plausible RDMSR price
+    range and the run's own exit rate, in words (the comparisons a conclusion draws)."""
+    lo, hi = catalog.section("hardware")[PRICE].plausible or (0.0, float("inf"))
+    price, rate = lin.solve_price(threshold), lin.solve_exit_rate(threshold)
+    now = lin.fraction()
+    level = threshold_label(threshold)
+    out = []
+    for pol in [p for p in policies if p in price.index]:
+        p, r = float(price[pol]), float(rate[pol])
+        if now[pol] >= threshold:
+            out.append(f"{pol} is already above {level} of host CPU at this run's prices.")
+            continue
+        if not np.isfinite(p):
+            where = "no RDMSR price brings it there (it pays no RDMSR after exits)"
+        elif p > hi:
+            where = (f"its break-even RDMSR price ({format_value(p, 'cycles')}) lies above the "
+                     f"plausible range of {lo:g} to {hi:g} cycles ({sig(p / hi)}x its top)")
+        elif p >= lo:
+            where = (f"its break-even RDMSR price ({format_value(p, 'cycles')}) lies inside the "
+                     f"plausible range of {lo:g} to {hi:g} cycles: a measurement decides")
+        else:
+            where = (f"its break-even RDMSR price ({format_value(p, 'cycles')}) lies below the "
+                     f"plausible range of {lo:g} to {hi:g} cycles")
+        times = (f"; at today's price it needs {sig(r / lin.exits_per_vcpu_s)}x the fleet's "
+                 f"mean exit rate" if np.isfinite(r) and lin.exits_per_vcpu_s > 0 else "")
+        out.append(f"For {pol} to reach {level}, {where}{times}.")
+    if len(policies) >= 2 and all(p in now.index for p in policies[:2]):
+        a, b = policies[0], policies[1]
+        if now[a] > 0 and now[b] > 0:
+            ratio = now[a] / now[b]
+            out.append(f"{a} costs {sig(ratio)}x what {b} costs" if ratio >= 1
+                       else f"{a} costs {sig(1 / ratio)}x less than {b}")
+            out[-1] += " on the same events."
+    return " ".join(out)

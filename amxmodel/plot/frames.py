@@ -60,8 +60,43 @@ def unit_note(metric: str, unit: str) -> str:
 
 
 TITLES = {"overhead_fraction": "Host CPU overhead",
+          "overhead_fraction_p99": "Host CPU overhead on the p99 host",
           "overhead_fraction_of_vcpu": "Overhead in vCPU time",
-          "breakeven_rdmsr_xfd_cycles": "RDMSR(XFD) price that reaches the threshold"}
+          "breakeven_rdmsr_xfd_cycles": "RDMSR(IA32_XFD) price that reaches the threshold",
+          "reallocs_per_host_hour": "Guest fpstate reallocations per host-hour",
+          "realloc_failures": "Failed guest fpstate reallocations in the fleet",
+          "fpstate_bytes_per_vcpu": "Guest fpstate memory per vCPU",
+          "unused_amx_bytes_fraction": "AMX memory never used"}
+# Axis titles of swept parameters, in words with their unit.
+PARAM_TITLES = {
+    "exits_per_vcpu_s": "fleet-mean VM exits per vCPU-second",
+    "hardware.rdmsr_xfd_cycles": "RDMSR(IA32_XFD) price (cycles)",
+    "rdmsr_xfd_cycles": "RDMSR(IA32_XFD) price (cycles)",
+    "hardware.wrmsr_xfd_cycles": "WRMSR(IA32_XFD) price (cycles)",
+    "wrmsr_xfd_cycles": "WRMSR(IA32_XFD) price (cycles)",
+    "workloads.*.vm_lifetime_s.median": "median VM lifetime (seconds)",
+    "fleet.realloc_fail_prob": "probability that one reallocation fails",
+    "workloads.*.exits_per_vcpu_s.median": "median VM exits per vCPU-second",
+    "workloads.*.p_uses_amx": "share of VMs that run AMX code",
+    "workload": "workload class",
+    "threshold": "threshold (share of host CPU)",
+}
+
+
+def param_title(param: str) -> str:
+    """An axis title in words for a swept key (its catalogue unit when not listed)."""
+    if param in PARAM_TITLES:
+        return PARAM_TITLES[param]
+    from amxmodel.inputs import catalog
+
+    name = param.split(".")[-1] if not param.endswith((".median", ".sigma")) \
+        else param.split(".")[-2]
+    for section in ("hardware", "fleet", "run", "workload"):
+        spec = catalog.section(section).get(name)
+        if spec is not None:
+            words = name.replace("_", " ")
+            return f"{words} ({spec.unit})" if spec.unit else words
+    return param.replace("_", " ")
 CLASS_METRICS = ("overhead_fraction", "overhead_fraction_of_vcpu")
 
 
@@ -150,8 +185,21 @@ def host_quantiles(hosts: pd.DataFrame | None = None,
     return _ordered(out.assign(stat=pd.Categorical(out["stat"], categories=HOST_STATS)), ["stat"])
 
 
-def host_histogram(hosts: pd.DataFrame, bins: int = 30, log: bool = False) -> pd.DataFrame:
-    """Columns policy, lo, hi, hosts, share: per-policy histogram on shared bin edges."""
+def host_histogram(hosts: pd.DataFrame, bins: int = 30, log: bool = False,
+                   shared: bool = True) -> pd.DataFrame:
+    """Columns policy, lo, hi, hosts, share: per-policy histogram on shared bin edges, or
+    (``shared=False``) on linear edges from 0 to each policy's busiest host."""
+    if not shared:
+        parts = []
+        for policy, grp in hosts.groupby("policy", sort=False):
+            v = grp["overhead_fraction"].to_numpy(dtype=float)
+            top = float(v.max()) if len(v) and v.max() > 0 else 0.0
+            edges = np.linspace(0.0, top, bins + 1) if top > 0 else np.zeros(bins + 1)
+            counts = np.histogram(v, bins=edges)[0] if top > 0 else \
+                np.r_[len(v), np.zeros(bins - 1, int)]
+            parts.append(pd.DataFrame({"policy": policy, "lo": edges[:-1], "hi": edges[1:],
+                                       "hosts": counts, "share": counts / max(len(v), 1)}))
+        return _ordered(pd.concat(parts, ignore_index=True), ["lo"])
     values = hosts["overhead_fraction"].to_numpy(dtype=float)
     if log:
         pos = values[values > 0]
