@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import struct
 import tempfile
+import zlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -86,7 +88,10 @@ def load_sweep(path: Path) -> dict:
     grid_file = Path(str(record.get("grid_file", path))).stem
     name = f"{grid.get('scenario', 'default')} (sweep {grid_file})"
     fixed = grid.get("set") if isinstance(grid.get("set"), Mapping) else {}
-    meta = {**fixed, "name": name, "seed": grid.get("seed")}
+    swept = list(grid.get("grid")) if isinstance(grid.get("grid"), Mapping) else []
+    meta = {**fixed, "name": name, "seed": grid.get("seed"), "mode": grid.get("mode"),
+            "swept": swept, "package_version": record.get("package_version"),
+            "git_commit": record.get("git_commit")}
     return {"sweep": _read_parquet(points, SUMMARY_COLUMNS[:4]), "scenario": meta}
 
 
@@ -131,8 +136,19 @@ def _render(kind: str, fmt: str, frames: Mapping, header: str, spec: str | None,
     if fmt == "txt":
         return (chart_text(kind, frames, header, **options) + "\n").encode("ascii", "replace")
     if fmt == "png":
-        return vl_convert.vegalite_to_png(spec, scale=2)
+        return png_with_text(vl_convert.vegalite_to_png(spec, scale=2), "Description", header)
     return vl_convert.vegalite_to_svg(spec).encode("utf-8")
+
+
+def png_with_text(png: bytes, key: str, text: str) -> bytes:
+    """``png`` with a ``tEXt`` chunk ``key: text`` before its end (the caption travels with
+    the picture: ``exiftool`` or any PNG reader shows it; the pixels show it too)."""
+    if not text or not png.endswith(b"IEND\xaeB`\x82"):
+        return png
+    data = key.encode("latin-1") + b"\0" + text.encode("latin-1", "replace")
+    chunk = struct.pack(">I", len(data)) + b"tEXt" + data + \
+        struct.pack(">I", zlib.crc32(b"tEXt" + data) & 0xFFFFFFFF)
+    return png[:-12] + chunk + png[-12:]
 
 
 def export_results(

@@ -246,9 +246,12 @@ def sweep_table(sweep: pd.DataFrame, param: str | None = None, metric: str = "ov
     varied = swept_parameters(sweep)
     if param is None:
         numeric = [c for c in varied if c != facet and pd.api.types.is_numeric_dtype(sweep[c])]
+        if len(numeric) == 2 and facet is None and len(varied) == 2:
+            numeric, facet = numeric[:1], numeric[1]  # two numbers: x and one panel per value
         if len(numeric) != 1:
             varies = ", ".join(varied) or "no parameter"
-            raise InputError(f"sweep varies {varies}; pass param=<one of them>")
+            raise InputError(f"sweep varies {varies}; choose the x axis with --param (param= "
+                             "in Python) and the panels with --facet (facet=)")
         param = numeric[0]
     for key in (param, facet):
         if key is not None and key not in sweep:

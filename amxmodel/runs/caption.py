@@ -73,10 +73,8 @@ def scenario_changes(raw: Mapping, base: Mapping) -> list[str]:
         (only,) = mix
         out.append(f"workload={only}" + ("" if only in shipped else " (a file, not in the catalogue)"))
     else:
-        out += [f"mix.{k}={_number(round(v, 4))}" for k, v in mix.items()
-                if not _same(round(v, 4), round(mix0.get(k, -1.0), 4))]
-        out += [f"mix.{k}=0" for k in mix0 if k not in mix]
-    per_field: dict[tuple[str, str], set[str]] = {}
+        out += _mix_changes(mix, mix0)
+    per_field: dict[str, dict[str, str]] = {}  # changed key -> class -> value now
     for cls, part in (raw.get("workloads") or {}).items():
         ref = shipped.get(cls)
         if ref is None:
@@ -89,19 +87,41 @@ def scenario_changes(raw: Mapping, base: Mapping) -> list[str]:
         for fname, entry in (part.get("fields") or {}).items():
             was = (fields0.get(fname) or {}).get("value")
             for key, value in _value_changes(fname, entry.get("value"), was):
-                per_field.setdefault((key, value), set()).add(cls)
+                per_field.setdefault(key, {})[cls] = value
     classes = [c for c in (raw.get("workloads") or {}) if c in shipped]
-    for (key, value), where in per_field.items():
-        if len(classes) > 1 and where == set(classes):
-            out.append(f"workloads.*.{key}={value}")
+    for key, changed in per_field.items():
+        values = {_field_now(raw["workloads"][c], key) for c in classes}
+        if len(classes) > 1 and len(values) == 1 and next(iter(values)) is not None:
+            out.append(f"workloads.*.{key}={next(iter(values))}")
         else:
-            out += [f"workloads.{c}.{key}={value}" for c in classes if c in where]
+            out += [f"workloads.{c}.{key}={v}" for c, v in changed.items()]
     if list(raw.get("policies") or []) != list(base.get("policies") or []):
         out.append(f"policies={','.join(raw.get('policies') or [])}")
     for k, v in (raw.get("run") or {}).items():
         if not _same(v, (base.get("run") or {}).get(k)):
             out.append(f"run.{k}={_number(v)}")
     return out
+
+
+def _field_now(part: Mapping, key: str) -> str | None:
+    """A workload field's value (or one parameter of its distribution) as ``--set`` text."""
+    name, _, sub = key.partition(".")
+    value = ((part.get("fields") or {}).get(name) or {}).get("value")
+    if sub:
+        value = value.get(sub) if isinstance(value, Mapping) else None
+    return None if value is None or isinstance(value, Mapping) else _number(value)
+
+
+def _mix_changes(mix: Mapping, mix0: Mapping) -> list[str]:
+    """``mix.<class>=share`` for the classes whose share was set, in the catalogue's units:
+    the mix is normalized, so one changed share rescales the others by a common factor,
+    which is taken out again here."""
+    ratios = [mix[k] / mix0[k] for k in mix if mix0.get(k)]
+    common = max(ratios, key=lambda r: sum(math.isclose(r, q, rel_tol=1e-6) for q in ratios)) \
+        if ratios else 1.0
+    out = [f"mix.{k}={_number(round(v / common, 4))}" for k, v in mix.items()
+           if not (mix0.get(k) and math.isclose(v / mix0[k], common, rel_tol=1e-6))]
+    return out + [f"mix.{k}=0" for k in mix0 if k not in mix]
 
 
 def _scenario_part(meta: Mapping, *path: str):
