@@ -98,6 +98,8 @@ def _apply_one(raw, key: str, value, where: str) -> None:
             if t not in raw["workloads"]:
                 raise unknown("workload class in the mix", t, raw["workloads"], where)
             _set_workload_field(raw["workloads"][t], fkey, value, where)
+    elif head in catalog.section("workload"):
+        raise InputError(_workload_hint(key, value, where))
     elif not rest:
         owners = [s for s in ("hardware", "fleet", "run") if key in catalog.section(s)]
         if len(owners) != 1:
@@ -110,6 +112,19 @@ def _apply_one(raw, key: str, value, where: str) -> None:
     else:
         raise unknown("override section", head,
                       ["hardware", "fleet", "run", "mix", "workloads", "workload", "policies"], where)
+
+
+def _workload_hint(key: str, value, where: str) -> str:
+    """The message for a workload field given without its class: the full keys to use."""
+    name, _, sub = key.partition(".")
+    if sub:
+        return (f"{where}: '{name}' is a workload field; set it per class: "
+                f"workloads.*.{key}={value} (every class) or workloads.<class>.{key}={value}")
+    return (f"{where}: '{name}' is a workload field; set it per class: "
+            f"workloads.*.{name}={value} makes it {value} for every VM of every class, "
+            f"workloads.*.{name}.median={value} keeps each class's log-normal spread "
+            "(its mean is exp(sigma^2/2) times the median, 1.4x for sigma 0.8); "
+            f"workloads.<class>.{name}=... for one class ('amxmodel params' lists them)")
 
 
 def _set_workload_field(part: dict, fkey: str, value, where: str) -> None:
@@ -125,5 +140,7 @@ def _set_workload_field(part: dict, fkey: str, value, where: str) -> None:
         return
     current = entry.get("value")
     if not isinstance(current, dict):
-        raise InputError(f"{where}: '{name}' is a fixed value, set it directly (no '.{sub}')")
+        target = where.split(" ", 1)[-1].rsplit(".", 1)[0]
+        raise InputError(f"{where}: '{name}' is a constant in this class, not a distribution; "
+                         f"set it directly: {target}={value}")
     current[sub] = value
