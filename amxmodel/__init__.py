@@ -54,6 +54,7 @@ _API = {
     "read_points": "amxmodel.runs.sweep",
     "load_grid": "amxmodel.runs.grid",
     "check_parameters": "amxmodel.runs.notebook_params",
+    "sweep_record": "amxmodel.runs.caption",
     "save_summary": "amxmodel.runs.notebook_params",
     "linear_overhead": "amxmodel.analysis.breakeven",
     "breakeven_table": "amxmodel.analysis.breakeven",
@@ -61,6 +62,9 @@ _API = {
     "class_breakeven_table": "amxmodel.analysis.breakeven",
     "findings": "amxmodel.analysis.breakeven",
     "verdict": "amxmodel.analysis.breakeven",
+    "memory_findings": "amxmodel.analysis.conclusions",
+    "sensitivity_findings": "amxmodel.analysis.conclusions",
+    "sweep_findings": "amxmodel.analysis.conclusions",
     "swings": "amxmodel.analysis.sensitivity",
     "tornado_frame": "amxmodel.analysis.sensitivity",
     "price_scan": "amxmodel.analysis.sensitivity",
@@ -96,6 +100,11 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
         linear_overhead,
         verdict,
     )
+    from amxmodel.analysis.conclusions import (  # noqa: F401
+        memory_findings,
+        sensitivity_findings,
+        sweep_findings,
+    )
     from amxmodel.analysis.metrics import wide  # noqa: F401
     from amxmodel.analysis.sensitivity import hardware_prices, price_scan, swings, tornado_frame  # noqa: F401
     from amxmodel.calibrate import calibrate  # noqa: F401
@@ -106,6 +115,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
     from amxmodel.inputs.parameter_table import parameter_frame  # noqa: F401
     from amxmodel.inputs.scenario import Scenario, load_hardware, load_scenario  # noqa: F401
     from amxmodel.kernel.replay import replay  # noqa: F401
+    from amxmodel.runs.caption import sweep_record  # noqa: F401
     from amxmodel.runs.grid import load_grid  # noqa: F401
     from amxmodel.runs.notebook_params import check_parameters, save_summary  # noqa: F401
     from amxmodel.runs.run import Results, run  # noqa: F401

@@ -253,6 +253,10 @@ def verdict(lin: LinearOverhead, policies: Sequence[str] = ("sync-always", "upst
         times = (f"; at today's price it needs {sig(r / lin.exits_per_vcpu_s)}x the fleet's "
                  f"mean exit rate" if np.isfinite(r) and lin.exits_per_vcpu_s > 0 else "")
         out.append(f"For {pol} to reach {level}, {where}{times}.")
+    read, exit_ = float(lin.hardware.values[PRICE]), float(lin.hardware.values["exit_kernel_cycles"])
+    if exit_ > 0:
+        out.append(f"One RDMSR at {read:g} cycles is {sig(read / exit_ * 100)} % of the "
+                   f"{exit_:g} cycles of the VM exit handled in KVM that it follows.")
     if len(policies) >= 2 and all(p in now.index for p in policies[:2]):
         a, b = policies[0], policies[1]
         if now[a] > 0 and now[b] > 0:

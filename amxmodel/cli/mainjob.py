@@ -34,8 +34,11 @@ from amxmodel.common.outdirs import check_out_dir
 
 MAIN_NOTEBOOK = "01_sync_overhead.ipynb"
 # <script src="http..."> and <link href="http..."> (nbconvert's require.js, MathJax, fonts)
-_EXTERNAL = re.compile(r"<script\b[^>]*\bsrc=[\"']?https?://[^>]*>\s*</script>"
+_EXTERNAL = re.compile(r"<script\b[^>]*\bsrc=[\"']?(?:https?://[^>]*|[\"'])>\s*</script>"
                        r"|<link\b[^>]*\bhref=[\"']?https?://[^>]*>", re.IGNORECASE)
+# inline scripts that load code from a URL (nbconvert's mermaid loader: import("https://..."))
+_LOADER = re.compile(r"<script\b[^>]*>(?:(?!</script>).)*?\bimport\(\s*[\"'`]https?://.*?</script>",
+                     re.IGNORECASE | re.DOTALL)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -66,7 +69,7 @@ def ensure_kernel(name: str = "python3") -> str:
 
 def offline_html(body: str) -> str:
     """``body`` without any script or stylesheet loaded from an http(s) URL."""
-    return _EXTERNAL.sub("", body)
+    return _LOADER.sub("", _EXTERNAL.sub("", body))
 
 
 def render_html(notebook: Path, html: Path) -> Path:

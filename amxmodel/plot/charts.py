@@ -50,7 +50,7 @@ def _log_note(log: bool, full: pd.DataFrame, shown: pd.DataFrame) -> str:
     if not log:
         return ""
     gone = [p for p in policy_order(full["policy"]) if p not in set(shown["policy"])]
-    return " (log scale" + (f"; {', '.join(gone)} at 0 not shown" if gone else "") + ")"
+    return " (log scale" + (f"; at 0, not drawn: {', '.join(gone)}" if gone else "") + ")"
 
 
 def _titled(chart, title: str, units: str, header: str):
@@ -238,7 +238,7 @@ def _merged(d: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
     """``d`` with designs whose lines are identical drawn once, labelled with all their names
     (``upstream, xcr0-alloc, prealloc``), so the legend lists only lines one can see."""
     order = policy_order(d["policy"])
-    series = {p: tuple(round(v, 12) for v in
+    series = {p: tuple(float(f"{v:.9g}") for v in
                        d[d["policy"] == p].sort_values(list(keys))["shown"]) for p in order}
     groups: dict[tuple, list[str]] = {}
     for p in order:
@@ -255,17 +255,17 @@ def _line_color(d: pd.DataFrame) -> alt.Color:
     firsts = d.drop_duplicates("line").assign(rank=lambda x: x["policy"].map(rank))
     lines = list(firsts.sort_values("rank", kind="stable")["line"])
     first = dict(zip(firsts["line"], firsts["policy"]))
-    return alt.Color("line:N", sort=lines, title="design", legend=alt.Legend(labelLimit=360),
+    return alt.Color("line:N", sort=lines, title="design", legend=alt.Legend(labelLimit=700),
                      scale=alt.Scale(domain=lines, range=[policy_color(first[k]) for k in lines]))
 
 
 def _x_axis(values, log: bool) -> alt.Axis:
     """Ticks at the swept values when there are few (no colliding labels), else a few."""
     vals = sorted(set(float(v) for v in values))
+    fmt = ",~r" if vals and min(vals) >= 1 else "~g"
     if len(vals) <= 7:
-        return alt.Axis(values=vals, format="~s" if log else "~g", labelOverlap="greedy",
-                        labelFlush=False)
-    return alt.Axis(tickCount=5, format="~s", labelOverlap="greedy", labelFlush=False)
+        return alt.Axis(values=vals, format=fmt, labelOverlap="greedy", labelFlush=False)
+    return alt.Axis(tickCount=5, format=fmt, labelOverlap="greedy", labelFlush=False)
 
 
 def sweep_chart(sweep: pd.DataFrame, param: str | None = None, metric: str = "overhead_fraction",
@@ -282,6 +282,9 @@ def sweep_chart(sweep: pd.DataFrame, param: str | None = None, metric: str = "ov
     if metric.startswith("breakeven_"):
         return breakeven_chart(sweep, param, metric, facet, header, exit_rate, price_now)
     t, param, facet = sweep_table(sweep, param, metric, facet)
+    spread = t[param][t[param] > 0]
+    if log_x is None and len(spread) and spread.min() > 0 and (t[param] > 0).all():
+        log_x = spread.max() / spread.min() >= 20  # a price from 20 to 1,000 cycles: log
     log_x = use_log(t[param], log_x)
     raw = metric_unit(sweep, metric)
     factor, unit = display_unit(metric, raw)
@@ -291,6 +294,7 @@ def sweep_chart(sweep: pd.DataFrame, param: str | None = None, metric: str = "ov
     keys = ["x", "panel"] if facet else ["x"]
     empty = [str(p) for p in dict.fromkeys(t[facet])] if facet else []
     empty = [p for p in empty if p not in set(d["panel"].astype(str))]
+    log_note = _log_note(log, t, d)
     d = _merged(d, keys)
     top = d["policy"].isin(PROMINENT)
     base = alt.Chart(pd.concat([d[~top], d[top]]))  # upstream, sync-always drawn last, on top
@@ -298,7 +302,7 @@ def sweep_chart(sweep: pd.DataFrame, param: str | None = None, metric: str = "ov
     lines = base.mark_line(point=True).encode(
         x=alt.X("x:Q", title=param_title(param), axis=_x_axis(d["x"], log_x),
                 scale=alt.Scale(type="log") if log_x else alt.Scale(zero=False)),
-        y=alt.Y("shown:Q", title=f"{_first_lower(metric_title(metric))} ({what})",
+        y=alt.Y("shown:Q", title=_y_title(metric, what),
                 axis=alt.Axis(tickCount=6, format="~g"),
                 scale=alt.Scale(type="log") if log else alt.Scale()),
         color=_line_color(d), strokeWidth=emphasis(3.5, 1.5),
@@ -317,11 +321,19 @@ def sweep_chart(sweep: pd.DataFrame, param: str | None = None, metric: str = "ov
     seeds = sweep.groupby(keys_of(sweep, param, facet))["seed"].nunique().max() \
         if "seed" in sweep and param in sweep else 1
     note = what + ("; mean over seeds per point" if seeds and seeds > 1 else "")
-    note += _log_note(log, t, d.assign(policy=d["policy"]))
+    note += log_note
     if empty:
         note += f"; nothing above 0 in {', '.join(empty)}"
     return _titled(chart, f"{metric_title(metric)} against {param_title(param).split(' (')[0]}",
                    note, header)
+
+
+def _y_title(metric: str, what: str) -> str:
+    """'overhead (% of host CPU)' for fractions; the unit in words otherwise (it says what
+    is counted: 'reallocations per host-hour')."""
+    if what.startswith("%"):
+        return f"{metric_title(metric).split()[-1].lower()} ({what})"
+    return what
 
 
 def _first_lower(text: str) -> str:

@@ -33,7 +33,7 @@ from amxmodel.plot.charts import build_chart
 from amxmodel.plot.frames import SUMMARY_COLUMNS, available_kinds, check_kind
 from amxmodel.plot.textchart import chart_text
 from amxmodel.plot.theme import use_theme
-from amxmodel.runs.caption import scenario_header
+from amxmodel.runs.caption import scenario_header, sweep_record
 
 FORMATS = ("png", "svg", "txt")
 RESULT_FILES = {
@@ -86,11 +86,7 @@ def load_sweep(path: Path) -> dict:
     record = _yaml_mapping(path / "sweep.yaml", "sweep record")
     grid = record.get("grid") if isinstance(record.get("grid"), Mapping) else {}
     grid_file = Path(str(record.get("grid_file", path))).stem
-    name = f"{grid.get('scenario', 'default')} (sweep {grid_file})"
-    fixed = grid.get("set") if isinstance(grid.get("set"), Mapping) else {}
-    swept = list(grid.get("grid")) if isinstance(grid.get("grid"), Mapping) else []
-    meta = {**fixed, "name": name, "seed": grid.get("seed"), "mode": grid.get("mode"),
-            "swept": swept, "package_version": record.get("package_version"),
+    meta = {**sweep_record(grid, grid_file), "package_version": record.get("package_version"),
             "git_commit": record.get("git_commit")}
     return {"sweep": _read_parquet(points, SUMMARY_COLUMNS[:4]), "scenario": meta}
 

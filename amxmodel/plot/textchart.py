@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from amxmodel.analysis.breakeven import THRESHOLDS
-from amxmodel.common.units import format_value, is_fraction, sig
+from amxmodel.common.units import format_value, is_fraction, short_unit, sig
 from amxmodel.plot import frames as cd
 from amxmodel.plot.textfmt import (
     RAMP,
@@ -179,12 +179,15 @@ def _groups(wide: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
 
 
 def _few_points(wide: pd.DataFrame, param: str, unit: str) -> str:
-    """A sweep of a few points as a table: a row per design, a column per swept value."""
+    """A sweep of a few points as a table: a row per design, a column per swept value, the
+    unit named once above it."""
     table = pd.DataFrame({"design": list(wide.columns)})
+    shown = "%" if is_fraction("", unit) else short_unit(unit)
     for x in wide.index:
-        table[f"at {sig(x)}"] = wide.loc[x].to_numpy()
-    return f"columns: {cd.param_title(param)}\n" + text_table(
-        table, dict.fromkeys(table.columns[1:], unit))
+        v = wide.loc[x].to_numpy(float)
+        table[f"at {sig(x)}"] = [sig(a * 100) if shown == "%" else sig(a) for a in v]
+    head = wrap(f"columns: {cd.param_title(param)}; values in {shown}")
+    return "\n".join(head) + "\n" + text_table(table)
 
 
 def _sweep(frames: Mapping, params: str, param: str | None = None,

@@ -193,3 +193,29 @@ def _baseline() -> dict:
 def catalogue_changes(raw: Mapping) -> list[str]:
     """:func:`scenario_changes` of a resolved scenario against the catalogue defaults."""
     return scenario_changes(raw, _baseline())
+
+
+def sweep_record(grid: Mapping, grid_file: str | None = None) -> dict:
+    """The caption record of a sweep grid (a mapping as in a grid file): its scenario, mode
+    and seed, the swept keys, what its fixed ``set`` changes from the catalogue defaults,
+    and the package version and commit."""
+    from amxmodel import __version__
+    from amxmodel.common.datafiles import git_commit
+    from amxmodel.common.errors import InputError
+    from amxmodel.inputs.overrides import override_pairs
+    from amxmodel.inputs.scenario import load_scenario
+
+    fixed = grid.get("set") or []
+    pairs = override_pairs(fixed if isinstance(fixed, (Mapping, list, tuple)) else [])
+    sets = [f"{k}={_number(v)}" for k, v in pairs]
+    name = str(grid.get("scenario") or "default")
+    try:
+        changes = catalogue_changes(load_scenario(grid.get("scenario"), sets).raw())
+    except InputError:  # a scenario file gone since the sweep ran: name its overrides
+        changes = sets
+    seeds = grid.get("seeds") or ([grid["seed"]] if grid.get("seed") is not None else [])
+    label = f"{name} (sweep {grid_file})" if grid_file else f"{name} (sweep)"
+    return {"name": label, "mode": grid.get("mode"),
+            "seed": seeds[0] if len(seeds) == 1 else None,
+            "swept": list(grid.get("grid") or {}), "changes": changes,
+            "package_version": __version__, "git_commit": git_commit()}
