@@ -559,3 +559,67 @@ def test_text_outputs_never_exceed_72_columns(rows, log):
         sweep,
     ):
         assert all(len(line) <= WIDTH for line in text.splitlines())
+
+
+# ----------------------------------------------------------------------------- one caption
+
+
+def _png_text(path: Path) -> str:
+    data, pos, out = path.read_bytes(), 8, []
+    while pos < len(data):
+        (length,), kind = struct.unpack(">I", data[pos:pos + 4]), data[pos + 4:pos + 8]
+        if kind == b"tEXt":
+            out.append(data[pos + 8:pos + 8 + length].decode("latin-1"))
+        pos += 12 + length
+    return "\n".join(out)
+
+
+def test_a_changed_parameter_is_in_every_exported_file(tmp_path, capsys):
+    """Run with one value changed, export: the table, the parquet metadata and every chart
+    file (text, SVG, PNG metadata) name the new value; none claims the catalogue defaults."""
+    run_dir, charts_dir = tmp_path / "run", tmp_path / "charts"
+    changed = "workloads.*.p_uses_amx=0.35"
+    assert main(["run", "--set", "fleet.hosts=8", "--set", "run.steps=6", "--set", changed,
+                 "--out", str(run_dir)]) == 0
+    assert changed in " ".join(capsys.readouterr().out.split())
+    for name in ("summary", "hosts", "by_class"):
+        assert changed in pd.read_parquet(run_dir / f"{name}.parquet").attrs["caption"]
+    assert main(["export", str(run_dir), "--to", str(charts_dir)]) == 0
+    files = sorted(charts_dir.iterdir())
+    assert {p.suffix for p in files} == {".png", ".svg", ".txt"} and len(files) >= 18
+    for path in files:
+        text = _png_text(path) if path.suffix == ".png" else path.read_text()
+        flat = " ".join(text.split())
+        assert changed in flat and "catalogue defaults" not in flat, path.name
+
+
+def test_export_help_documents_two_parameter_sweeps(capsys):
+    with pytest.raises(SystemExit):
+        main(["export", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--param" in help_text and "--facet" in help_text and "two parameters" in help_text
+
+
+def test_export_charts_a_sweep_of_two_numeric_parameters(tmp_path, frames):
+    sweep = pd.concat([frames["sweep"].assign(**{"hardware.wrmsr_xfd_cycles": w})
+                       for w in (100, 1000)], ignore_index=True)
+    points = tmp_path / "sweep" / "points"
+    points.mkdir(parents=True)
+    sweep.to_parquet(points / "all.parquet", index=False)
+    assert main(["export", str(tmp_path / "sweep"), "--to", str(tmp_path / "out"),
+                 "--formats", "txt,svg", "--facet", "hardware.wrmsr_xfd_cycles"]) == 0
+    text = (tmp_path / "out" / "sweep.txt").read_text()
+    assert "WRMSR(IA32_XFD) price (cycles): 100" in text and "price (cycles): 1000" in text
+    spec = charts.build_chart("sweep", {"sweep": sweep}, HEADER).to_dict()  # no --facet needed
+    assert spec["facet"]["field"] == "panel"
+
+
+def test_a_sweep_folder_has_an_index_by_parameter_values(tmp_path):
+    from amxmodel.runs.sweep import run_sweep
+
+    grid = {"scenario": "default", "mode": "mean-field", "seeds": [1],
+            "set": ["fleet.hosts=8"], "grid": {"hardware.rdmsr_xfd_cycles": [20, 200]}}
+    run_sweep(grid, tmp_path / "sw", jobs=1, progress=False)
+    index = pd.read_csv(tmp_path / "sw" / "index.csv")
+    assert list(index["hardware.rdmsr_xfd_cycles"]) == [20, 200]
+    assert all((tmp_path / "sw" / f).is_file() for f in index["file"])

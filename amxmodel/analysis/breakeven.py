@@ -144,8 +144,10 @@ def threshold_label(threshold: float) -> str:
 
 def breakeven_table(lin: LinearOverhead, thresholds: Sequence[float] = THRESHOLDS,
                     policies: Iterable[str] | None = None, name: str = PRICE) -> pd.DataFrame:
-    """Per policy and threshold: the overhead now, the price of ``name`` that reaches the
-    threshold at the run's exit rate, and the exit rate that reaches it at today's price."""
+    """Per policy and threshold: the overhead now (``overhead_pct``, in % of host CPU like
+    every chart), the price of ``name`` that reaches the threshold at the run's exit rate
+    (0: already above at any price; inf: the price moves nothing the policy does), and the
+    exit rate that reaches it at today's price."""
     now = lin.fraction()
     keep = list(policies or lin.policies)
     rows = []
@@ -154,7 +156,7 @@ def breakeven_table(lin: LinearOverhead, thresholds: Sequence[float] = THRESHOLD
         rate = lin.solve_exit_rate(threshold)
         for pol in keep:
             rows.append({"policy": pol, "threshold": threshold_label(threshold),
-                         "overhead_fraction": now[pol], f"{name}_at_threshold": price[pol],
+                         "overhead_pct": now[pol] * 100, f"{name}_at_threshold": price[pol],
                          f"{RATE}_at_threshold": rate[pol]})
     return pd.DataFrame(rows)
 
@@ -202,7 +204,7 @@ def class_breakeven_table(sc: Scenario, exp: Exposure, table: CostTable,
         workload=cls, exits_per_vcpu_s=lin.exits_per_vcpu_s)
         for cls, lin in class_linear(sc, exp, table).items()]
     out = pd.concat(parts, ignore_index=True).rename(
-        columns={"overhead_fraction": "overhead_fraction_of_vcpu"})
+        columns={"overhead_pct": "overhead_pct_of_vcpu"})
     first = ["workload", "exits_per_vcpu_s"]
     return out[first + [c for c in out.columns if c not in first]]
 
