@@ -21,10 +21,6 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-# Shown on their own in the caption (hosts x steps, seed), not in the "changed" list.
-SHOWN_APART = ("fleet.hosts", "run.steps", "run.seed")
-
-
 def _number(v: Any) -> str:
     """A value as ``--set`` accepts it back (``3e+09``, ``0.05``, ``173``)."""
     if isinstance(v, bool) or not isinstance(v, (int, float)):
@@ -139,13 +135,12 @@ def caption_facts(meta: Mapping | None) -> dict[str, Any]:
     meta = meta or {}
     changes = meta.get("changes")
     if changes is None:  # a bare mapping (a sweep's metadata): its dotted keys are the changes
-        changes = [f"{k}={_number(v)}" for k, v in meta.items() if "." in str(k)
-                   and k not in SHOWN_APART]
+        changes = [f"{k}={_number(v)}" for k, v in meta.items() if "." in str(k)]
     hosts = _scenario_part(meta, "fleet", "values", "hosts") or meta.get("fleet.hosts")
     steps = _scenario_part(meta, "run", "steps") or meta.get("run.steps")
     return {"name": meta.get("name") or "unnamed", "mode": meta.get("mode"),
             "hosts": hosts, "steps": steps, "seed": meta.get("seed"),
-            "changes": [c for c in changes if c.split("=", 1)[0] not in SHOWN_APART],
+            "changes": list(changes),
             "swept": list(meta.get("swept") or []),
             "version": meta.get("package_version"), "commit": meta.get("git_commit")}
 
@@ -154,13 +149,18 @@ def scenario_header(meta: Mapping | None) -> str:
     """The caption of a run record (see the module docstring); parts the record lacks are
     left out, so a bare ``{"name": "x"}`` reads ``scenario x``."""
     f = caption_facts(meta)
-    parts = [f"scenario {f['name']}"]
+    parts, apart = [f"scenario {f['name']}"], set()
     if f["mode"]:
         parts.append(str(f["mode"]))
     if f["hosts"] is not None and f["steps"] is not None and f["mode"] != "mean-field":
         parts.append(f"{f['hosts']} hosts x {f['steps']} steps")
+        apart |= {"fleet.hosts", "run.steps"}
     if f["seed"] is not None and f["mode"] != "mean-field":
         parts.append(f"seed {f['seed']}")
+        apart.add("run.seed")
+    if f["mode"] == "mean-field":
+        apart.add("run.seed")  # expected values: no random stream
+    f["changes"] = [c for c in f["changes"] if c.split("=", 1)[0] not in apart]
     text = ", ".join(parts)
     if f["swept"]:
         text += f"; swept: {', '.join(f['swept'])}"
