@@ -123,8 +123,9 @@ def run_main(out: str | Path, notebook: Path | None = None, scenario: str = "def
                   and before.get(p) != p.stat().st_mtime_ns)
 
 
-def write_index(out: Path, notebooks: Sequence[Path]) -> Path:
-    """``out/index.html``: each executed notebook's HTML and its charts, linked relatively."""
+def write_index(out: Path, notebooks: Sequence[Path], how: str = "") -> Path:
+    """``out/index.html``: each executed notebook's HTML and its charts, linked relatively;
+    ``how`` says what the notebooks were run with."""
     items = []
     for nb in notebooks:
         prefix = nb.stem.split("_")[0] + "_"
@@ -137,7 +138,8 @@ def write_index(out: Path, notebooks: Sequence[Path]) -> Path:
                      f"{extra}<br><small>{links or 'no charts'}</small></li>")
     page = ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>amxmodel reports"
             "</title></head>\n<body><h1>amxmodel reports</h1>\n<p>Each notebook executed and "
-            "rendered to HTML (no network needed), with the charts it exported.</p>\n<ul>\n"
+            "rendered to HTML (no network needed), with the charts it exported.</p>\n"
+            f"<p>Run with: <code>{html.escape(how or 'amxmodel main --all')}</code></p>\n<ul>\n"
             + "\n".join(items) + "\n</ul></body></html>\n")
     return write_text(out / "index.html", page)
 
@@ -150,7 +152,9 @@ def run_all(out: str | Path, scenario: str = "default", sets: Sequence[str] = ()
     for i, nb in enumerate(notebooks, 1):
         _progress(f"main --all: notebook {i} of {len(notebooks)}")
         written += run_main(out, nb, scenario, sets)
-    written.append(write_index(out, [out / nb.name for nb in notebooks]))
+    how = " ".join(["amxmodel main --all", *([f"--scenario {scenario}"] if scenario != "default"
+                                             else []), *(f"--set {s}" for s in sets)])
+    written.append(write_index(out, [out / nb.name for nb in notebooks], how))
     return sorted(set(written))
 
 

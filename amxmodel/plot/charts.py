@@ -238,7 +238,7 @@ def _merged(d: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
     """``d`` with designs whose lines are identical drawn once, labelled with all their names
     (``upstream, xcr0-alloc, prealloc``), so the legend lists only lines one can see."""
     order = policy_order(d["policy"])
-    series = {p: tuple(float(f"{v:.9g}") for v in
+    series = {p: tuple(float(f"{v:.4g}") for v in  # lines one cannot tell apart
                        d[d["policy"] == p].sort_values(list(keys))["shown"]) for p in order}
     groups: dict[tuple, list[str]] = {}
     for p in order:

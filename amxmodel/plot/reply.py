@@ -119,7 +119,7 @@ def reply_text(res, tornado: pd.DataFrame | None = None, policy: str = "sync-alw
     lines += ["", "Method:"]
     lines += _bullet(f"- a sampled fleet of {sc.fleet['hosts']} hosts x "
                   f"{sc.fleet['pcpus_per_host']} hardware threads, {sc.run['steps']} steps "
-                  f"of {sc.run['step_s']:g} s; VM exits, task switches, first AMX uses "
+                  f"of {sc.run['step_s']:g} seconds; VM exits, task switches, first AMX uses "
                   "and VM churn are drawn once and every design prices the same events")
     lines += _bullet(f"- prices per event (none published for SPR): RDMSR(XFD) "
                   f"{hw[PRICE]:g} cycles, WRMSR(XFD) {hw['wrmsr_xfd_cycles']:g}, VM exit in "
@@ -132,7 +132,7 @@ def reply_text(res, tornado: pd.DataFrame | None = None, policy: str = "sync-alw
                   "(already: above it at any price; never: it pays no RDMSR)", WIDTH)
     lines += ["", *wrap(findings(linear_overhead(res), policy, reference), WIDTH)]
     lines += ["", *_memory(res)]
-    lines += ["", f"Assumptions that move {policy} most, each alone over its", "plausible range (mean-field):"]
+    lines += ["", f"Assumptions that move {policy} most, each alone over its", "plausible range (mean-field runs):"]
     lines += _assumptions(tornado, policy)
     lines += ["", "To reproduce (pip install amxmodel from its repository first):"]
     lines += reproduce_command(rec, program)

@@ -168,13 +168,13 @@ def _groups(wide: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     every design of a merged label in words."""
     seen: dict[tuple, list[str]] = {}
     for p in wide.columns:
-        seen.setdefault(tuple(np.round(wide[p].to_numpy(float), 12)), []).append(p)
+        seen.setdefault(tuple(float(f"{v:.4g}") for v in wide[p].to_numpy(float)), []).append(p)
     out, legend = {}, []
     for names in seen.values():
         label = names[0] if len(names) == 1 else f"{names[0]} (+{len(names) - 1})"
         out[label] = wide[names[0]]
         if len(names) > 1:
-            legend += wrap(f"{label}: {', '.join(names)} (same values)")
+            legend += wrap(f"{label}: {', '.join(names)} (the same to 4 digits)")
     return pd.DataFrame(out, index=wide.index), legend
 
 

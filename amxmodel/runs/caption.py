@@ -213,9 +213,11 @@ def sweep_record(grid: Mapping, grid_file: str | None = None) -> dict:
         changes = catalogue_changes(load_scenario(grid.get("scenario"), sets).raw())
     except InputError:  # a scenario file gone since the sweep ran: name its overrides
         changes = sets
+    swept = list(grid.get("grid") or {})
+    changes = [c for c in changes if c.split("=", 1)[0] not in swept]  # the grid's values win
     seeds = grid.get("seeds") or ([grid["seed"]] if grid.get("seed") is not None else [])
     label = f"{name} (sweep {grid_file})" if grid_file else f"{name} (sweep)"
     return {"name": label, "mode": grid.get("mode"),
             "seed": seeds[0] if len(seeds) == 1 else None,
-            "swept": list(grid.get("grid") or {}), "changes": changes,
+            "swept": swept, "changes": changes,
             "package_version": __version__, "git_commit": git_commit()}
