@@ -21,8 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from amxmodel.plot.frames import CHART_KINDS, tornado_table
-from amxmodel.runs.caption import scenario_header
+from amxmodel.plot.frames import CHART_KINDS, chart_caption, tornado_table
 
 __all__ = ["CHART_KINDS", "export", "frames_of", "reply", "setup", "show", "table", "text",
            "tornado_table"]
@@ -60,7 +59,7 @@ def text(kind: str, results: Any, data: pd.DataFrame | None = None, **options) -
     from amxmodel.plot.textchart import chart_text
 
     frames = frames_of(results, data, kind)
-    return chart_text(kind, frames, scenario_header(frames.get("scenario")), **options)
+    return chart_text(kind, frames, chart_caption(kind, frames), **options)
 
 
 def show(kind: str, results: Any, data: pd.DataFrame | None = None, **options):
@@ -69,7 +68,7 @@ def show(kind: str, results: Any, data: pd.DataFrame | None = None, **options):
 
     print(text(kind, results, data, **options))
     frames = frames_of(results, data, kind)
-    return build_chart(kind, frames, scenario_header(frames.get("scenario")), **dict(options))
+    return build_chart(kind, frames, chart_caption(kind, frames), **dict(options))
 
 
 def table(results: Any) -> str:

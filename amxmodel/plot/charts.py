@@ -255,7 +255,7 @@ def _line_color(d: pd.DataFrame) -> alt.Color:
     firsts = d.drop_duplicates("line").assign(rank=lambda x: x["policy"].map(rank))
     lines = list(firsts.sort_values("rank", kind="stable")["line"])
     first = dict(zip(firsts["line"], firsts["policy"]))
-    return alt.Color("line:N", sort=lines, title="design", legend=alt.Legend(labelLimit=700),
+    return alt.Color("line:N", sort=lines, title="design", legend=alt.Legend(labelLimit=700, offset=44),
                      scale=alt.Scale(domain=lines, range=[policy_color(first[k]) for k in lines]))
 
 

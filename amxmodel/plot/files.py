@@ -30,10 +30,10 @@ from amxmodel.common.errors import InputError, unknown
 from amxmodel.common.outdirs import check_name, check_out_dir
 from amxmodel.common.yamlio import load_yaml
 from amxmodel.plot.charts import build_chart
-from amxmodel.plot.frames import SUMMARY_COLUMNS, available_kinds, check_kind
+from amxmodel.plot.frames import SUMMARY_COLUMNS, available_kinds, chart_caption, check_kind
 from amxmodel.plot.textchart import chart_text
 from amxmodel.plot.theme import use_theme
-from amxmodel.runs.caption import scenario_header, sweep_record
+from amxmodel.runs.caption import sweep_record
 
 FORMATS = ("png", "svg", "txt")
 RESULT_FILES = {
@@ -184,7 +184,6 @@ def export_results(
         )
     for kind in kinds:
         check_kind(kind, frames)
-    header = scenario_header(frames.get("scenario"))
     if target.exists() and not target.is_dir():
         raise InputError(f"{target}: exists and is not a directory")
     created = not target.exists()
@@ -197,6 +196,7 @@ def export_results(
         names = []
         with use_theme():
             for kind in kinds:
+                header = chart_caption(kind, frames)
                 opts = dict((options or {}).get(kind, {}))
                 spec = (build_chart(kind, frames, header, **opts).to_json()
                         if set(fmts) - {"txt"} else None)

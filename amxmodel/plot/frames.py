@@ -305,3 +305,22 @@ def check_kind(kind: str, frames: Mapping) -> None:
         raise unknown("chart", kind, CHART_KINDS)
     if kind not in available_kinds(frames):
         raise InputError(f"chart '{kind}' needs frame {' or '.join(CHART_KINDS[kind])}")
+
+
+def chart_caption(kind: str, frames: Mapping) -> str:
+    """The caption of chart ``kind``: the run's, and for a sweep also the keys it varies
+    (a fixed value the sweep overrides is not claimed as the chart's)."""
+    from amxmodel.runs.caption import scenario_header
+
+    meta = frames.get("scenario")
+    sweep = frames.get("sweep")
+    if kind != "sweep" or not isinstance(sweep, pd.DataFrame) or not isinstance(meta, Mapping):
+        return scenario_header(meta)
+    varied = [c for c in swept_parameters(sweep) if c != "threshold"]
+    changes = meta.get("changes")
+    if changes is not None:
+        changes = [c for c in changes if c.split("=", 1)[0] not in varied
+                   and c.split("=", 1)[0].split(".")[-1] not in varied]
+    swept = list(dict.fromkeys([*(meta.get("swept") or []), *varied]))
+    return scenario_header({**meta, "swept": swept,
+                            **({"changes": changes} if changes is not None else {})})
