@@ -564,16 +564,6 @@ def test_text_outputs_never_exceed_72_columns(rows, log):
 # ----------------------------------------------------------------------------- one caption
 
 
-def _png_text(path: Path) -> str:
-    data, pos, out = path.read_bytes(), 8, []
-    while pos < len(data):
-        (length,), kind = struct.unpack(">I", data[pos:pos + 4]), data[pos + 4:pos + 8]
-        if kind == b"tEXt":
-            out.append(data[pos + 8:pos + 8 + length].decode("latin-1"))
-        pos += 12 + length
-    return "\n".join(out)
-
-
 def test_a_changed_parameter_is_in_every_exported_file(tmp_path, capsys):
     """Run with one value changed, export: the table, the parquet metadata and every chart
     file (text, SVG, PNG metadata) name the new value; none claims the catalogue defaults."""
@@ -588,7 +578,8 @@ def test_a_changed_parameter_is_in_every_exported_file(tmp_path, capsys):
     files = sorted(charts_dir.iterdir())
     assert {p.suffix for p in files} == {".png", ".svg", ".txt"} and len(files) >= 18
     for path in files:
-        text = _png_text(path) if path.suffix == ".png" else path.read_text()
+        text = export.png_text(path.read_bytes()).get("Description", "") \
+            if path.suffix == ".png" else path.read_text()
         flat = " ".join(text.split())
         assert changed in flat and "catalogue defaults" not in flat, path.name
 

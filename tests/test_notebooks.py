@@ -10,7 +10,6 @@ from __future__ import annotations
 import ast
 import json
 import re
-import struct
 from pathlib import Path
 
 import nbformat
@@ -22,6 +21,7 @@ from papermill.exceptions import PapermillExecutionError
 
 from amxmodel.cli import main
 from amxmodel.cli import mainjob as maincli
+from amxmodel.plot.files import png_text
 from amxmodel.runs.notebook_params import check_parameters
 from amxmodel.runs.notebook_points import PARAMETERS, execute_notebook
 from amxmodel.runs.run import run
@@ -154,17 +154,6 @@ _REMOTE = re.compile(r"<script\b[^>]*\bsrc=[\"']?https?:|<link\b[^>]*\bhref=[\"'
                      r"|import\(\s*[\"'`]https?:|@import\s+url\(\s*[\"']?https?:", re.IGNORECASE)
 
 
-def png_text(path: Path) -> str:
-    """The tEXt chunks of a PNG, joined."""
-    data, pos, out = path.read_bytes(), 8, []
-    while pos < len(data):
-        (length,), kind = struct.unpack(">I", data[pos:pos + 4]), data[pos + 4:pos + 8]
-        if kind == b"tEXt":
-            out.append(data[pos + 8:pos + 8 + length].decode("latin-1"))
-        pos += 12 + length
-    return "\n".join(out)
-
-
 @pytest.mark.slow
 def test_main_with_a_set_shows_it_everywhere_and_drafts_the_reply(tmp_path, capsys):
     reports = tmp_path / "reports"
@@ -187,7 +176,8 @@ def test_main_with_a_set_shows_it_everywhere_and_drafts_the_reply(tmp_path, caps
         if path.suffix in (".txt", ".svg", ".html"):
             assert "173" in path.read_text(), path.name
         if path.suffix == ".png":
-            assert "hardware.rdmsr_xfd_cycles=173" in png_text(path), path.name
+            caption = png_text(path.read_bytes())["Description"]
+            assert "hardware.rdmsr_xfd_cycles=173" in caption, path.name
     assert not _REMOTE.search(html)
     reply = (reports / "reply.txt").read_text()
     assert max(len(line) for line in reply.splitlines()) <= 72 and reply.isascii()

@@ -147,6 +147,18 @@ def png_with_text(png: bytes, key: str, text: str) -> bytes:
     return png[:-12] + chunk + png[-12:]
 
 
+def png_text(png: bytes) -> dict[str, str]:
+    """The ``tEXt`` chunks of a PNG as a mapping (the caption is under ``Description``)."""
+    out, pos = {}, 8
+    while pos + 8 <= len(png):
+        (length,), kind = struct.unpack(">I", png[pos:pos + 4]), png[pos + 4:pos + 8]
+        if kind == b"tEXt":
+            key, _, text = png[pos + 8:pos + 8 + length].partition(b"\0")
+            out[key.decode("latin-1")] = text.decode("latin-1")
+        pos += 12 + length
+    return out
+
+
 def export_results(
     results_dir_or_frames,
     to_dir: str | os.PathLike,

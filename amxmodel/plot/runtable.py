@@ -22,33 +22,33 @@ from amxmodel.analysis.metrics import wide
 from amxmodel.common.units import sig
 from amxmodel.plot.textfmt import WIDTH, wrap
 
-# (metric, name, unit line, scale, legend), in three tables that each fit 72 columns
-CPU_COLUMNS = [
-    ("overhead_fraction", "mean", "% of CPU", 100,
-     "host CPU the design spends on XFD, % of all hardware threads, mean over hosts"),
-    ("overhead_fraction_p99", "p99 host", "% of CPU", 100,
-     "the same on the 99th-percentile host (sampled runs only)"),
-    ("overhead_cycles_per_exit", "per exit", "cycles", 1,
-     "the design's cycles spread over all VM exits, fastpath ones included"),
-]
-EVENT_COLUMNS = [
-    ("extra_exits_per_vcpu_s", "extra exits", "/vCPU-s", 1,
-     "VM exits the design adds (intercepts, #NM, exits to the VMM), per vCPU-second"),
-    ("rdmsr_xfd_per_vcpu_s", "RDMSR XFD", "/vCPU-s", 1,
-     "reads of IA32_XFD after VM exits, per vCPU-second"),
-    ("wrmsr_xfd_per_vcpu_s", "WRMSR XFD", "/vCPU-s", 1,
-     "writes of IA32_XFD and XFD_ERR, per vCPU-second"),
-    ("reallocs_per_host_hour", "reallocs", "/host-h", 1,
-     "guest fpstate reallocations while guests run, per host-hour"),
-]
-MEMORY_COLUMNS = [
-    ("fpstate_bytes_per_vcpu", "fpstate", "KiB/vCPU", 1 / 1024,
-     "guest fpstate memory resident per vCPU, time-averaged"),
-    ("unused_amx_bytes_fraction", "unused AMX", "% of AMX", 100,
-     "share of the memory held for AMX tiles by vCPUs that never used AMX"),
-    ("fleet_fpstate_gib", "fleet fpstate", "GiB", 1,
-     "guest fpstate memory of the whole fleet"),
-]
+# Three tables that each fit 72 columns; per column: metric, name, unit line, scale, legend.
+TABLES = {
+    "Host CPU spent keeping IA32_XFD consistent": [
+        ("overhead_fraction", "mean", "% of CPU", 100,
+         "host CPU the design spends on XFD, % of all hardware threads, mean over hosts"),
+        ("overhead_fraction_p99", "p99 host", "% of CPU", 100,
+         "the same on the 99th-percentile host (sampled runs only)"),
+        ("overhead_cycles_per_exit", "per exit", "cycles", 1,
+         "the design's cycles spread over all VM exits, fastpath ones included")],
+    "What the design does, per vCPU or host": [
+        ("extra_exits_per_vcpu_s", "extra exits", "/vCPU-s", 1,
+         "VM exits the design adds (intercepts, #NM, exits to the VMM), per vCPU-second"),
+        ("rdmsr_xfd_per_vcpu_s", "RDMSR XFD", "/vCPU-s", 1,
+         "reads of IA32_XFD after VM exits, per vCPU-second"),
+        ("wrmsr_xfd_per_vcpu_s", "WRMSR XFD", "/vCPU-s", 1,
+         "writes of IA32_XFD and XFD_ERR, per vCPU-second"),
+        ("reallocs_per_host_hour", "reallocs", "/host-h", 1,
+         "guest fpstate reallocations while guests run, per host-hour")],
+    "Guest fpstate memory": [
+        ("fpstate_bytes_per_vcpu", "fpstate", "KiB/vCPU", 1 / 1024,
+         "guest fpstate memory resident per vCPU, time-averaged"),
+        ("unused_amx_bytes_fraction", "unused AMX", "% of AMX", 100,
+         "share of the memory held for AMX tiles by vCPUs that never used AMX"),
+        ("fleet_fpstate_gib", "fleet fpstate", "GiB", 1,
+         "guest fpstate memory of the whole fleet")],
+}
+COLUMNS = [c for cols in TABLES.values() for c in cols]
 JSON_KEYS = ["overhead_fraction", "overhead_fraction_p99", "extra_exits_per_vcpu_s",
              "rdmsr_xfd_per_vcpu_s", "reallocs_per_host_hour", "realloc_failures",
              "fpstate_bytes_per_vcpu", "fleet_fpstate_gib", "unused_amx_bytes_fraction", "vcpu_steps"]
@@ -97,12 +97,10 @@ def render_table(summary: pd.DataFrame, header: str = "", facts: str = "",
         lines += wrap(facts, WIDTH)
     if lines:
         lines.append("")
-    lines += _block(w, CPU_COLUMNS, "Host CPU spent keeping IA32_XFD consistent")
-    for columns, title in ((EVENT_COLUMNS, "What the design does, per vCPU or host"),
-                           (MEMORY_COLUMNS, "Guest fpstate memory")):
+    for title, columns in TABLES.items():
         block = _block(w, columns, title)
         if block:
-            lines += ["", *block]
+            lines += ["", *block] if lines and lines[-1] else block
     return "\n".join(lines)
 
 
