@@ -182,12 +182,28 @@ def _few_points(wide: pd.DataFrame, param: str, unit: str) -> str:
     """A sweep of a few points as a table: a row per design, a column per swept value, the
     unit named once above it."""
     table = pd.DataFrame({"design": list(wide.columns)})
-    shown = "%" if is_fraction("", unit) else short_unit(unit)
+    percent = is_fraction("", unit)
     for x in wide.index:
-        v = wide.loc[x].to_numpy(float)
-        table[f"at {sig(x)}"] = [sig(a * 100) if shown == "%" else sig(a) for a in v]
-    head = wrap(f"columns: {cd.param_title(param)}; values in {shown}")
+        table[f"at {sig(x)}"] = wide.loc[x].to_numpy(float) * (100 if percent else 1)
+    head = wrap(f"columns: {cd.param_title(param)}; values in "
+                f"{'%' if percent else short_unit(unit)}")
     return "\n".join(head) + "\n" + text_table(table)
+
+
+def _crossings(wide: pd.DataFrame, levels: Sequence[float]) -> str:
+    """Where each design first reaches each level along the swept axis (designs that reach
+    none are left out), or one line saying that none does."""
+    x = wide.index.to_numpy(dtype=float)
+    rows = {p: [_crossing(x, wide[p].to_numpy(float), level) for level in levels]
+            for p in wide.columns}
+    rows = {p: r for p, r in rows.items() if any(c != "never" for c in r)}
+    if not rows:
+        return "\n".join(wrap(f"no design reaches {format_value(levels[0], 'fraction')} in "
+                               "the swept range"))
+    table = pd.DataFrame({"design": list(rows)})
+    for i, level in enumerate(levels):
+        table[f"reaches {format_value(level, 'fraction')} at"] = [r[i] for r in rows.values()]
+    return text_table(table)
 
 
 def _sweep(frames: Mapping, params: str, param: str | None = None,
@@ -200,7 +216,7 @@ def _sweep(frames: Mapping, params: str, param: str | None = None,
         return _breakeven(frames, params, t, param, facet, metric, unit)
     levels = thresholds if is_fraction(metric, unit) else ()
     span = value_span(t["value"], log)
-    blocks, tables = [], {None: {}, **{level: {} for level in levels}}
+    blocks: list[str] = []
     legend: list[str] = []
     for panel in list(dict.fromkeys(t[facet])) if facet else [None]:
         sub = t if panel is None else t[t[facet] == panel]
@@ -213,25 +229,9 @@ def _sweep(frames: Mapping, params: str, param: str | None = None,
         else:
             body = text_sweep(x, {p: wide[p] for p in wide.columns}, param=cd.param_title(param),
                               unit=unit, log=log, span=span)
+        if levels:
+            body += "\n\n" + _crossings(wide, levels)
         blocks.append(body if panel is None else f"{cd.param_title(facet)}: {panel}\n{body}")
-        for level in levels:
-            tables[level][panel] = [_crossing(x, wide[p].to_numpy(), level) for p in wide.columns]
-        tables[None][panel] = wide.iloc[-1].to_numpy()
-        if panel is None and levels:
-            table = pd.DataFrame({"design": wide.columns})
-            for level in levels:
-                table[f"reaches {format_value(level, 'fraction')} at"] = tables[level][None]
-            blocks.append(text_table(table))
-    if facet:  # per facet value: where each policy reaches each threshold
-        names = cd.policy_order(t["policy"])
-        for level in levels:
-            title = f"reaches {format_value(level, 'fraction')} at"
-            cols = {k: v for k, v in tables[level].items() if len(v) == len(names)}
-            table = pd.DataFrame({title: names, **cols}) if cols else pd.DataFrame()
-            if table.empty or (table.iloc[:, 1:] == "never").all(axis=None):
-                blocks.append(f"no design {title[:-3]} in any {facet} of this sweep")
-            else:
-                blocks.append(text_table(table))
     if legend:
         blocks.append("\n".join(legend))
     return _doc(f"{cd.metric_title(metric)} against {cd.param_title(param)}", metric, unit,
