@@ -22,6 +22,7 @@ from amxmodel.analysis.breakeven import THRESHOLDS
 from amxmodel.common.units import format_value, is_fraction, sig
 from amxmodel.plot.frames import (
     HOST_STATS,
+    MECHANISM_WORDS,
     MECHANISMS,
     Z95,
     check_kind,
@@ -123,14 +124,16 @@ def mechanism_chart(summary: pd.DataFrame, header: str = "") -> alt.Chart:
     t = mechanism_table(summary)
     live = t.groupby("mechanism")["value"].transform("max") > 0
     d = t[live].assign(shown=lambda x: x["value"] * 100,
-                       rank=lambda x: x["mechanism"].map(MECHANISMS.index))
+                       rank=lambda x: x["mechanism"].map(MECHANISMS.index),
+                       what=lambda x: x["mechanism"].map(MECHANISM_WORDS))
+    words = [MECHANISM_WORDS[m] for m in MECHANISMS if m in set(d["mechanism"])]
     chart = alt.Chart(d).mark_bar().encode(
         y=_policy_y(t["policy"]), x=alt.X("sum(shown):Q", title="overhead (% of host CPU)"),
-        color=alt.Color("mechanism:N", sort=[m for m in MECHANISMS if m in set(d["mechanism"])],
-                        scale=alt.Scale(scheme="tableau10"), title="mechanism"),
+        color=alt.Color("what:N", sort=words, scale=alt.Scale(scheme="tableau10"),
+                        title="mechanism"),
         order=alt.Order("rank:Q"),
-        tooltip=["policy", "mechanism", alt.Tooltip("shown:Q", format=".4~g")])
-    return _titled(chart, "Where the overhead goes", "% of host CPU, stacked by mechanism", header)
+        tooltip=["policy", "what", alt.Tooltip("shown:Q", format=".4~g")])
+    return _titled(chart, "Where each design's overhead goes", "% of host CPU, stacked by mechanism", header)
 
 
 def hosts_chart(hosts: pd.DataFrame | None = None, summary: pd.DataFrame | None = None,

@@ -28,6 +28,11 @@ MEMORY_METRICS = {"fpstate_bytes_per_vcpu": "resident",
                   "fpstate_va_bytes_per_vcpu": "address space",
                   "fpstate_peak_bytes_per_vcpu": "peak (realloc)",
                   "unused_amx_bytes_per_vcpu": "unused AMX"}
+MECHANISM_WORDS = {"rdmsr_xfd": "RDMSR XFD after exits", "wrmsr_xfd": "WRMSR XFD",
+                   "xfd_err": "XFD_ERR reads and writes", "intercept_exits": "intercepted exits",
+                   "nm_exits": "#NM exits", "switch_check": "switch_to() check",
+                   "user_exits": "exits to the VMM", "realloc": "reallocations",
+                   "xinuse": "XINUSE checks", "xsaves_tiles": "XSAVES of live tiles"}
 HOST_STATS = ("p50", "p99", "max")
 SUMMARY_COLUMNS = ("scenario", "policy", "metric", "value", "stderr", "unit")
 Z95 = 1.96

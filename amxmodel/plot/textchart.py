@@ -77,12 +77,12 @@ def _mechanisms(frames: Mapping, params: str) -> str:
     live = [m for m in cd.MECHANISMS if (t.loc[t["mechanism"] == m, "value"] > 0).any()]
     wide = _wide(t, "mechanism", live)
     bars = text_bars(wide["policy"], wide[live].to_numpy(), unit="fraction",
-                     chars="".join(MECH_CHARS[m] for m in live),
-                     log=cd.use_log(wide[live].sum(axis=1)))
-    legend = "\n".join(wrap("  ".join(f"{MECH_CHARS[m]}\xa0{m}" for m in live)))
-    table = wide.rename(columns=MECH_SHORT)
+                     chars="".join(MECH_CHARS[m] for m in live), log=False)
+    legend = "\n".join(wrap("; ".join(f"{MECH_CHARS[m]}\xa0=\xa0{cd.MECHANISM_WORDS[m]}"
+                                      for m in live)))
+    table = wide.rename(columns={**MECH_SHORT, "policy": "design"})
     units = dict.fromkeys(table.columns[1:], "fraction")
-    return _doc("Where the overhead goes (bars stacked by mechanism)",
+    return _doc("Where each design's overhead goes (bars stacked by mechanism, linear)",
                 "overhead_fraction_<mechanism>", "fraction", params,
                 bars + "\n" + legend, text_table(table, units))
 
