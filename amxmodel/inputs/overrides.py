@@ -31,6 +31,7 @@ from amxmodel.inputs.parts import load_part, load_workloads
 from amxmodel.inputs.workloads import check_share
 
 
+_NAMES = ("hardware", "fleet", "workload", "policies")  # their values name files or designs
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
@@ -47,13 +48,14 @@ def as_number(value: Any) -> Any:
 
 def override_pairs(sets) -> list[tuple[str, Any]]:
     if isinstance(sets, dict):
-        return [(k, as_number(v)) for k, v in sets.items()]
+        return [(k, v if k in _NAMES else as_number(v)) for k, v in sets.items()]
     out = []
     for item in sets:
         if "=" not in item:
             raise InputError(f"--set {item!r}: expected key=value, e.g. hardware.rdmsr_xfd_cycles=100")
         key, value = item.split("=", 1)
-        out.append((key.strip(), as_number(parse_scalar(value))))
+        parsed = parse_scalar(value)
+        out.append((key.strip(), parsed if key.strip() in _NAMES else as_number(parsed)))
     return out
 
 
