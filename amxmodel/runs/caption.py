@@ -176,18 +176,21 @@ def scenario_header(meta: Mapping | None) -> str:
 
 @lru_cache(maxsize=1)
 def _baseline() -> dict:
+    """The default scenario as plain data, with every shipped workload class (those of the
+    default mix come with it; the others are read once)."""
     from amxmodel.common.datafiles import data_dir
     from amxmodel.inputs.parts import load_part
     from amxmodel.inputs.scenario import load_scenario
     from amxmodel.inputs.workloads import check_workload
 
-    base = load_scenario(None).raw()
-    shipped = {}
+    default = load_scenario(None)
+    shipped = {name: wc.as_dict() for name, wc in default.workloads.items()}
     for path in sorted((data_dir() / "workloads").glob("*.yaml")):
-        part = load_part("workloads", path.stem)
-        name = str(part.get("name", path.stem))
-        shipped[name] = check_workload(name, part).as_dict()
-    return {**base, "shipped_workloads": shipped}
+        if path.stem not in shipped:
+            part = load_part("workloads", path.stem)
+            name = str(part.get("name", path.stem))
+            shipped.setdefault(name, check_workload(name, part).as_dict())
+    return {**default.raw(), "shipped_workloads": shipped}
 
 
 def catalogue_changes(raw: Mapping) -> list[str]:
