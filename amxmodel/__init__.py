@@ -54,12 +54,17 @@ _API = {
     "read_points": "amxmodel.runs.sweep",
     "load_grid": "amxmodel.runs.grid",
     "check_parameters": "amxmodel.runs.notebook_params",
+    "sweep_record": "amxmodel.runs.caption",
     "save_summary": "amxmodel.runs.notebook_params",
     "linear_overhead": "amxmodel.analysis.breakeven",
     "breakeven_table": "amxmodel.analysis.breakeven",
     "breakeven_curve": "amxmodel.analysis.breakeven",
     "class_breakeven_table": "amxmodel.analysis.breakeven",
     "findings": "amxmodel.analysis.breakeven",
+    "verdict": "amxmodel.analysis.breakeven",
+    "memory_findings": "amxmodel.analysis.conclusions",
+    "sensitivity_findings": "amxmodel.analysis.conclusions",
+    "sweep_findings": "amxmodel.analysis.conclusions",
     "swings": "amxmodel.analysis.sensitivity",
     "tornado_frame": "amxmodel.analysis.sensitivity",
     "price_scan": "amxmodel.analysis.sensitivity",
@@ -98,6 +103,12 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
         class_breakeven_table,
         findings,
         linear_overhead,
+        verdict,
+    )
+    from amxmodel.analysis.conclusions import (  # noqa: F401
+        memory_findings,
+        sensitivity_findings,
+        sweep_findings,
     )
     from amxmodel.analysis.metrics import wide  # noqa: F401
     from amxmodel.analysis.sensitivity import hardware_prices, price_scan, swings, tornado_frame  # noqa: F401
@@ -110,6 +121,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
     from amxmodel.inputs.scenario import Scenario, load_hardware, load_scenario  # noqa: F401
     from amxmodel.kernel.replay import replay  # noqa: F401
     from amxmodel.probe.profile import measured_frame as measured_prices  # noqa: F401
+    from amxmodel.runs.caption import sweep_record  # noqa: F401
     from amxmodel.runs.fleetevents import (  # noqa: F401
         effect_sentences,
         event_effects,

@@ -194,12 +194,13 @@ def test_svg_files_parse_with_svg_root(exported):
         assert root.tag.rsplit("}", 1)[-1] == "svg"
 
 
-def test_text_files_fit_72_ascii_columns_with_header(exported):
+def test_text_files_fit_72_ascii_columns_with_header(exported, frames):
     out, _ = exported
+    caption = scenario_header(frames["scenario"])
     for kind in RUN_KINDS:
         text = (out / f"{kind}.txt").read_text(encoding="ascii")
         assert all(len(line) <= WIDTH for line in text.splitlines()), kind
-        assert HEADER in text, kind
+        assert " ".join(caption.split()) in " ".join(text.split()), kind  # wrapped, not cut
 
 
 def _number_after(text: str, label: str) -> float:
@@ -231,15 +232,40 @@ def test_by_class_text_uses_the_per_vcpu_metric(exported):
     assert "metric overhead_fraction_of_vcpu, % of vCPU time" in text
 
 
-@pytest.mark.parametrize("meta", [
-    {"name": "default", "seed": 20211116,
-     "hardware.rdmsr_xfd_cycles": 50, "hardware.wrmsr_xfd_cycles": 200},
-    {"name": "default", "seed": 20211116, "rdmsr_xfd_cycles": 50, "wrmsr_xfd_cycles": 200},
-    {"name": "default", "seed": 20211116,
-     "hardware": {"rdmsr_xfd_cycles": 50, "wrmsr_xfd_cycles": 200}},
-])
-def test_scenario_header_reads_dotted_bare_or_nested_keys(meta):
-    assert scenario_header(meta) == HEADER
+def test_caption_names_every_change_mode_size_seed_version_and_commit():
+    record = {"name": "default", "mode": "sample", "seed": 7, "package_version": "0.1.0",
+              "git_commit": "0123456789abcdef", "changes": [
+                  "fleet.hosts=8", "hardware.rdmsr_xfd_cycles=173", "workloads.*.p_uses_amx=0.05"],
+              "scenario": {"fleet": {"values": {"hosts": 8}}, "run": {"steps": 6}}}
+    assert scenario_header(record) == (
+        "scenario default, sample, 8 hosts x 6 steps, seed 7; changed: "
+        "hardware.rdmsr_xfd_cycles=173, workloads.*.p_uses_amx=0.05; "
+        "amxmodel 0.1.0, commit 0123456789")
+    assert scenario_header({**record, "changes": []}).endswith(
+        "seed 7; catalogue defaults; amxmodel 0.1.0, commit 0123456789")
+
+
+def test_caption_of_a_bare_mapping_lists_its_dotted_keys():
+    meta = {"name": "s", "seed": 5, "hardware.rdmsr_xfd_cycles": 80, "swept": ["workload"]}
+    assert scenario_header(meta) == ("scenario s, seed 5; swept: workload; "
+                                     "changed: hardware.rdmsr_xfd_cycles=80")
+
+
+def test_catalogue_changes_of_real_scenarios():
+    from amxmodel.inputs.scenario import load_scenario
+    from amxmodel.runs.caption import catalogue_changes
+
+    assert catalogue_changes(load_scenario(None).raw()) == []
+    changed = load_scenario(None, ["hardware.rdmsr_xfd_cycles=173", "workloads.*.p_uses_amx=0.05",
+                                   "workloads.web.exits_per_vcpu_s.median=800", "mix.web=0.7"])
+    found = catalogue_changes(changed.raw())
+    assert "hardware.rdmsr_xfd_cycles=173" in found and "workloads.*.p_uses_amx=0.05" in found
+    assert "workloads.web.exits_per_vcpu_s.median=800" in found
+    assert any(c.startswith("mix.web=") for c in found)
+    assert catalogue_changes(load_scenario(None, ["workload=web"]).raw()) == ["workload=web"]
+    # every change is accepted back by --set and reproduces the scenario
+    again = load_scenario(None, [c for c in found])
+    assert catalogue_changes(again.raw()) == found
 
 
 def test_scenario_header_tolerates_missing_keys():
@@ -254,7 +280,8 @@ def test_export_from_frames_includes_sweep_and_tornado(tmp_path, frames):
     )
     assert sorted(p.name for p in paths) == ["sweep.svg", "sweep.txt", "tornado.svg", "tornado.txt"]
     sweep = (tmp_path / "out" / "sweep.txt").read_text()
-    assert "x: hardware.rdmsr_xfd_cycles from 20 to 200, 4 points" in sweep
+    assert "columns: RDMSR(IA32_XFD) price (cycles)" in sweep
+    assert "at 20" in sweep and "at 200" in sweep
     assert all(len(line) <= WIDTH for line in sweep.splitlines())
 
 
@@ -398,7 +425,7 @@ def test_cli_bad_input_exits_2_with_one_line_and_no_files(tmp_path, results_dir,
 def test_every_chart_has_title_subtitle_and_small_data(frames, kind):
     spec = charts.build_chart(kind, frames, HEADER).to_dict()
     assert spec["title"]["text"]
-    assert spec["title"]["subtitle"][-1] == HEADER and len(spec["title"]["subtitle"]) == 2
+    assert spec["title"]["subtitle"][-1] == HEADER and len(spec["title"]["subtitle"]) >= 2
     assert all(len(rows) <= 5000 for rows in spec.get("datasets", {}).values())
 
 
@@ -436,9 +463,9 @@ def test_text_sweep_marks_where_policies_cross_thresholds(frames):
 def test_two_key_sweep_draws_one_panel_per_value(frames):
     two = {"sweep": _two_key_sweep(frames["sweep"])}
     spec = charts.build_chart("sweep", two, HEADER).to_dict()
-    assert spec["facet"]["field"] == "panel" and spec["facet"]["title"] == "workload"
+    assert spec["facet"]["field"] == "panel" and spec["facet"]["title"] == "workload class"
     text = textchart.chart_text("sweep", two, HEADER)
-    assert "workload = web" in text and "workload = hpc" in text
+    assert "workload class: web" in text and "workload class: hpc" in text
     assert all(len(line) <= WIDTH for line in text.splitlines())
 
 
@@ -532,3 +559,58 @@ def test_text_outputs_never_exceed_72_columns(rows, log):
         sweep,
     ):
         assert all(len(line) <= WIDTH for line in text.splitlines())
+
+
+# ----------------------------------------------------------------------------- one caption
+
+
+def test_a_changed_parameter_is_in_every_exported_file(tmp_path, capsys):
+    """Run with one value changed, export: the table, the parquet metadata and every chart
+    file (text, SVG, PNG metadata) name the new value; none claims the catalogue defaults."""
+    run_dir, charts_dir = tmp_path / "run", tmp_path / "charts"
+    changed = "workloads.*.p_uses_amx=0.35"
+    assert main(["run", "--set", "fleet.hosts=8", "--set", "run.steps=6", "--set", changed,
+                 "--out", str(run_dir)]) == 0
+    assert changed in " ".join(capsys.readouterr().out.split())
+    for name in ("summary", "hosts", "by_class"):
+        assert changed in pd.read_parquet(run_dir / f"{name}.parquet").attrs["caption"]
+    assert main(["export", str(run_dir), "--to", str(charts_dir)]) == 0
+    files = sorted(charts_dir.iterdir())
+    assert {p.suffix for p in files} == {".png", ".svg", ".txt"} and len(files) >= 18
+    for path in files:
+        text = export.png_text(path.read_bytes()).get("Description", "") \
+            if path.suffix == ".png" else path.read_text()
+        flat = " ".join(text.split())
+        assert changed in flat and "catalogue defaults" not in flat, path.name
+
+
+def test_export_help_documents_two_parameter_sweeps(capsys):
+    with pytest.raises(SystemExit):
+        main(["export", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--param" in help_text and "--facet" in help_text and "two parameters" in help_text
+
+
+def test_export_charts_a_sweep_of_two_numeric_parameters(tmp_path, frames):
+    sweep = pd.concat([frames["sweep"].assign(**{"hardware.wrmsr_xfd_cycles": w})
+                       for w in (100, 1000)], ignore_index=True)
+    points = tmp_path / "sweep" / "points"
+    points.mkdir(parents=True)
+    sweep.to_parquet(points / "all.parquet", index=False)
+    assert main(["export", str(tmp_path / "sweep"), "--to", str(tmp_path / "out"),
+                 "--formats", "txt,svg", "--facet", "hardware.wrmsr_xfd_cycles"]) == 0
+    text = (tmp_path / "out" / "sweep.txt").read_text()
+    assert "WRMSR(IA32_XFD) price (cycles): 100" in text and "price (cycles): 1000" in text
+    spec = charts.build_chart("sweep", {"sweep": sweep}, HEADER).to_dict()  # no --facet needed
+    assert spec["facet"]["field"] == "panel"
+
+
+def test_a_sweep_folder_has_an_index_by_parameter_values(tmp_path):
+    from amxmodel.runs.sweep import run_sweep
+
+    grid = {"scenario": "default", "mode": "mean-field", "seeds": [1],
+            "set": ["fleet.hosts=8"], "grid": {"hardware.rdmsr_xfd_cycles": [20, 200]}}
+    run_sweep(grid, tmp_path / "sw", jobs=1, progress=False)
+    index = pd.read_csv(tmp_path / "sw" / "index.csv")
+    assert list(index["hardware.rdmsr_xfd_cycles"]) == [20, 200]
+    assert all((tmp_path / "sw" / f).is_file() for f in index["file"])

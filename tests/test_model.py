@@ -111,3 +111,36 @@ def test_cli_bad_input_exit_2_no_traceback_no_output(args, needle, tmp_path, cap
     err = capsys.readouterr().err
     assert needle in err and "Traceback" not in err and err.count("\n") == 1
     assert not out.exists()
+
+
+# ----------------------------------------------------------------------------- the run table
+
+
+def test_run_table_reads_in_words_within_72_columns(tmp_path, capsys):
+    from amxmodel.plot.runtable import COLUMNS
+
+    out = tmp_path / "res"
+    argv = ["run", *sum((["--set", x] for x in SMALL), []), "--set", "hardware.cpu_hz=3e+09",
+            "--set", "hardware.rdmsr_xfd_cycles=173", "--policy", "rfc-switch",
+            "--policy", "upstream", "--policy", "sync-always", "--out", str(out)]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    lines = text.splitlines()
+    assert all(len(line) <= 72 for line in lines if str(tmp_path) not in line)
+    flat = " ".join(text.split())
+    assert "hardware.rdmsr_xfd_cycles=173" in flat and "cpu_hz" not in flat  # 3e+09 is the default
+    assert "VM exits per vCPU-second" in flat and "16 hosts x 10 steps" in flat
+    for _, name, unit, _, _ in COLUMNS:  # a legend line per column
+        assert f"{name} ({unit}):" in text
+    rows = [ln.split()[0] for ln in lines if ln.split() and ln.split()[0] in
+            ("rfc-switch", "upstream", "sync-always")]
+    assert rows[:3] == ["rfc-switch", "upstream", "sync-always"]  # --policy order
+    assert f"wrote {out}" in text
+    assert "173" in pd.read_parquet(out / "summary.parquet").attrs["caption"]
+
+
+def test_run_json_follows_the_policy_order(capsys):
+    argv = ["run", *sum((["--set", x] for x in SMALL), []), "--format", "json",
+            "--policy", "sync-always", "--policy", "upstream"]
+    assert main(argv) == 0
+    assert [r["policy"] for r in json.loads(capsys.readouterr().out)] == ["sync-always", "upstream"]

@@ -21,6 +21,7 @@ from papermill.exceptions import PapermillExecutionError
 
 from amxmodel.cli import main
 from amxmodel.cli import mainjob as maincli
+from amxmodel.plot.files import png_text
 from amxmodel.runs.notebook_params import check_parameters
 from amxmodel.runs.notebook_points import PARAMETERS, execute_notebook
 from amxmodel.runs.run import run
@@ -109,7 +110,7 @@ def test_runs_with_small_parameters_and_exports(path, tmp_path):
     exported = {p.suffix for p in charts.iterdir()}
     assert exported == {".png", ".svg", ".txt"}
     prefix = path.stem.split("_")[0] + "_"
-    assert all(p.name.startswith(prefix) for p in charts.iterdir())
+    assert all(p.name.startswith(prefix) or p.name == "reply.txt" for p in charts.iterdir())
     for text in charts.glob("*.txt"):
         assert max(len(line) for line in text.read_text().splitlines()) <= 72
 
@@ -149,22 +150,66 @@ def test_a_bad_parameter_stops_at_the_validation_cell(tmp_path):
 # ----------------------------------------------------------------------------- the main job
 
 
+_REMOTE = re.compile(r"<script\b[^>]*\bsrc=[\"']?https?:|<link\b[^>]*\bhref=[\"']?https?:"
+                     r"|import\(\s*[\"'`]https?:|@import\s+url\(\s*[\"']?https?:", re.IGNORECASE)
+
+
 @pytest.mark.slow
-def test_main_leaves_notebook_html_and_charts(tmp_path, capsys):
-    assert main(["main", "--out", str(tmp_path / "reports")]) == 0
-    files = sorted((tmp_path / "reports").iterdir())
+def test_main_with_a_set_shows_it_everywhere_and_drafts_the_reply(tmp_path, capsys):
+    reports = tmp_path / "reports"
+    assert main(["main", "--out", str(reports), "--set", "hardware.rdmsr_xfd_cycles=173"]) == 0
+    files = sorted(reports.iterdir())
     assert {p.suffix for p in files} == {".ipynb", ".html", ".png", ".svg", ".txt"}
     printed = capsys.readouterr().out
     assert all(str(p) in printed for p in files)
-    nb = nbformat.read(tmp_path / "reports" / "01_sync_overhead.ipynb", as_version=4)
+    nb = nbformat.read(reports / "01_sync_overhead.ipynb", as_version=4)
     assert not [o for c in code_cells(nb) for o in c.outputs if o.output_type == "error"]
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
-    assert str((tmp_path / "reports").resolve()) in injected[0].source
-    html = (tmp_path / "reports" / "01_sync_overhead.html").read_text()
+    assert str(reports.resolve()) in injected[0].source
+    html = (reports / "01_sync_overhead.html").read_text()
     charts = html.count("data:image/svg+xml") + html.count("<svg")
     assert charts >= 5  # charts drawn into the page: no kernel or network needed
     assert "01_breakeven.txt" in {p.name for p in files}
     assert re.search(r"main: \d+ files in .*, [\d.]+ s", printed)
+    # the changed value is in every chart file, the HTML and the reply
+    for path in files:
+        if path.suffix in (".txt", ".svg", ".html"):
+            assert "173" in path.read_text(), path.name
+        if path.suffix == ".png":
+            caption = png_text(path.read_bytes())["Description"]
+            assert "hardware.rdmsr_xfd_cycles=173" in caption, path.name
+    assert not _REMOTE.search(html)
+    reply = (reports / "reply.txt").read_text()
+    assert max(len(line) for line in reply.splitlines()) <= 72 and reply.isascii()
+    assert "87k0h85m65.ffs@tglx" in reply and "> I'd rather start simple" in reply
+    assert "--set hardware.rdmsr_xfd_cycles=173" in reply and "RDMSR(XFD) 173 cycles" in reply
+    assert "Assumptions that move" in reply and "Memory:" in reply
+
+
+@pytest.mark.slow
+def test_main_all_writes_an_index_of_every_notebook(tmp_path, monkeypatch, capsys):
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    for name in ("00_index.ipynb", "04_fleet_sweep.ipynb"):  # two quick ones stand for all
+        (shipped / name).write_bytes((NB_DIR / name).read_bytes())
+    monkeypatch.setattr(maincli, "notebooks_dir", lambda: shipped)
+    reports = tmp_path / "reports"
+    assert main(["main", "--all", "--out", str(reports), "--set", "fleet.hosts=8"]) == 0
+    index = (reports / "index.html").read_text()
+    for stem in ("00_index", "04_fleet_sweep"):
+        assert f'href="{stem}.html"' in index and (reports / f"{stem}.html").is_file()
+    assert 'href="04_sweep.png"' in index
+    for page in reports.glob("*.html"):
+        assert not _REMOTE.search(page.read_text()), page.name
+    assert "changed: fleet.hosts=8" in " ".join((reports / "04_sweep.txt").read_text().split())
+
+
+def test_offline_html_drops_remote_scripts_and_stylesheets():
+    page = ('<script src="https://cdn/x.js"></script><link rel="stylesheet" href="http://a/b.css">'
+            '<script type="module">const m = await import("https://cdn/mermaid.mjs");</script>'
+            '<script>var local = 1;</script><p>kept</p>')
+    out = maincli.offline_html(page)
+    assert not _REMOTE.search(out) and "var local = 1" in out and "<p>kept</p>" in out
 
 
 def test_main_refuses_a_file_as_out(tmp_path, capsys):
@@ -195,3 +240,25 @@ def test_the_installed_kernel_is_found():
     spec = Path(maincli.ensure_kernel("python3"))
     argv = json.loads((spec / "kernel.json").read_text())["argv"]
     assert "ipykernel_launcher" in " ".join(argv)
+
+
+# ----------------------------------------------------------------------------- computed prose
+
+# A number with a unit, or a comparison word, typed into markdown would not follow --set.
+_CLAIM = re.compile(r"\d[\d,.]*\s*(?:%|cycles?|KiB|MiB|GiB|bytes|exits|x\b|times)"
+                    r"|\b(?:nine in ten|a few (?:thousandths|percent)|order of|highest|barely)\b",
+                    re.IGNORECASE)
+_FIXED = ("0.1 %", "1 %", "8 KiB")  # the analysis thresholds; XTILEDATA's architectural size
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_markdown_states_no_number_that_depends_on_parameters(path):
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type != "markdown":
+            continue
+        text = cell.source
+        for fixed in _FIXED:
+            text = text.replace(fixed, "")
+        assert not _CLAIM.findall(text), (path.stem, _CLAIM.findall(text), cell.source[:200])
+        assert "$$" not in text and not re.search(r"\$[^$\s]+\$", text), \
+            "formulas as text: the HTML renders offline"

@@ -1,4 +1,4 @@
-"""One test per row of the event table (domain page, section 3) under ``upstream``.
+"""One test per row of the event table (docs/amx-xfd-kvm.md, section 3) under ``upstream``.
 
 Numbers are derived by hand from the kernel: the per-CPU ``xfd_state`` cache starts at
 0x40000 (HOST), a fresh guest fpstate has xfd 0, so the first KVM_RUN writes XFD once.

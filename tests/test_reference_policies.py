@@ -1,7 +1,7 @@
 """Each design's cost rule on the reference model, and the shipped traces.
 
 Expected numbers are derived by hand from the rules in amxmodel/kernel/designs.py
-(domain page, section 2); the amx_test ledger is the one written in the trace's comments.
+(docs/amx-xfd-kvm.md, section 2); the amx_test ledger is the one written in the trace's comments.
 """
 
 from __future__ import annotations

@@ -145,8 +145,10 @@ def threshold_label(threshold: float) -> str:
 
 def breakeven_table(lin: LinearOverhead, thresholds: Sequence[float] = THRESHOLDS,
                     policies: Iterable[str] | None = None, name: str = PRICE) -> pd.DataFrame:
-    """Per policy and threshold: the overhead now, the price of ``name`` that reaches the
-    threshold at the run's exit rate, and the exit rate that reaches it at today's price."""
+    """Per policy and threshold: the overhead now (``overhead_pct``, in % of host CPU like
+    every chart), the price of ``name`` that reaches the threshold at the run's exit rate
+    (0: already above at any price; inf: the price moves nothing the policy does), and the
+    exit rate that reaches it at today's price."""
     now = lin.fraction()
     keep = list(policies or lin.policies)
     rows = []
@@ -155,7 +157,7 @@ def breakeven_table(lin: LinearOverhead, thresholds: Sequence[float] = THRESHOLD
         rate = lin.solve_exit_rate(threshold)
         for pol in keep:
             rows.append({"policy": pol, "threshold": threshold_label(threshold),
-                         "overhead_fraction": now[pol], f"{name}_at_threshold": price[pol],
+                         "overhead_pct": now[pol] * 100, f"{name}_at_threshold": price[pol],
                          f"{RATE}_at_threshold": rate[pol]})
     return pd.DataFrame(rows)
 
@@ -203,7 +205,7 @@ def class_breakeven_table(sc: Scenario, exp: Exposure, table: CostTable,
         workload=cls, exits_per_vcpu_s=lin.exits_per_vcpu_s)
         for cls, lin in class_linear(sc, exp, table).items()]
     out = pd.concat(parts, ignore_index=True).rename(
-        columns={"overhead_fraction": "overhead_fraction_of_vcpu"})
+        columns={"overhead_pct": "overhead_pct_of_vcpu"})
     first = ["workload", "exits_per_vcpu_s"]
     return out[first + [c for c in out.columns if c not in first]]
 
@@ -224,3 +226,45 @@ def findings(lin: LinearOverhead, policy: str = "sync-always", reference: str = 
                  f"{format_value(p[reference], 'cycles')}), or at {sig(r[policy])} exits per "
                  f"vCPU-second at today's price ({reference}: {sig(r[reference])}).")
     return text
+
+
+def verdict(lin: LinearOverhead, policies: Sequence[str] = ("sync-always", "upstream"),
+            threshold: float = THRESHOLDS[0]) -> str:
+    """Where each policy's break-even lies against the catalogue's plausible RDMSR price
+    range and the run's own exit rate, in words (the comparisons a conclusion draws)."""
+    lo, hi = catalog.section("hardware")[PRICE].plausible or (0.0, float("inf"))
+    price, rate = lin.solve_price(threshold), lin.solve_exit_rate(threshold)
+    now = lin.fraction()
+    level = threshold_label(threshold)
+    out = []
+    for pol in [p for p in policies if p in price.index]:
+        p, r = float(price[pol]), float(rate[pol])
+        if now[pol] >= threshold:
+            out.append(f"{pol} is already above {level} of host CPU at this run's prices.")
+            continue
+        if not np.isfinite(p):
+            where = "no RDMSR price brings it there (it pays no RDMSR after exits)"
+        elif p > hi:
+            where = (f"its break-even RDMSR price ({format_value(p, 'cycles')}) lies above the "
+                     f"plausible range of {lo:g} to {hi:g} cycles ({sig(p / hi)}x its top)")
+        elif p >= lo:
+            where = (f"its break-even RDMSR price ({format_value(p, 'cycles')}) lies inside the "
+                     f"plausible range of {lo:g} to {hi:g} cycles: a measurement decides")
+        else:
+            where = (f"its break-even RDMSR price ({format_value(p, 'cycles')}) lies below the "
+                     f"plausible range of {lo:g} to {hi:g} cycles")
+        times = (f"; at today's price it needs {sig(r / lin.exits_per_vcpu_s)}x the fleet's "
+                 f"mean exit rate" if np.isfinite(r) and lin.exits_per_vcpu_s > 0 else "")
+        out.append(f"For {pol} to reach {level}, {where}{times}.")
+    read, exit_ = float(lin.hardware.values[PRICE]), float(lin.hardware.values["exit_kernel_cycles"])
+    if exit_ > 0:
+        out.append(f"One RDMSR at {read:g} cycles is {sig(read / exit_ * 100)} % of the "
+                   f"{exit_:g} cycles of the VM exit handled in KVM that it follows.")
+    if len(policies) >= 2 and all(p in now.index for p in policies[:2]):
+        a, b = policies[0], policies[1]
+        if now[a] > 0 and now[b] > 0:
+            ratio = now[a] / now[b]
+            out.append(f"{a} costs {sig(ratio)}x what {b} costs" if ratio >= 1
+                       else f"{a} costs {sig(1 / ratio)}x less than {b}")
+            out[-1] += " on the same events."
+    return " ".join(out)

@@ -1,7 +1,7 @@
 """Which unmeasured number moves the answer most: each one alone, over its plausible range.
 
 Nobody has published what RDMSR(IA32_XFD), a VM exit round trip or the switch_to check
-cost on Sapphire Rapids (domain page, section 5), and exit rates and AMX adoption differ
+cost on Sapphire Rapids (docs/amx-xfd-kvm.md, section 5), and exit rates and AMX adoption differ
 from fleet to fleet. A tornado puts each of them at the low and then the high end of its
 plausible range, all else at the baseline, and shows how far a design's host overhead
 moves:

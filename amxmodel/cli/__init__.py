@@ -33,14 +33,25 @@ COMMANDS: dict[str, Command] = {
     "run": Command("run", "run a scenario and print the per-policy table"),
     "replay": Command("replay", "replay an explicit event trace through the reference model"),
     "sweep": Command("sweep", "run a grid of scenarios (model calls or notebooks), resumable"),
-    "export": Command("export", "write the charts of a run or sweep as PNG, SVG and text"),
+    "export": Command(
+        "export", "write the charts of a run or sweep as PNG, SVG and text",
+        "Write the charts of a run or sweep folder as PNG, SVG and 72-column text, each "
+        "captioned with the scenario. A sweep is one line per design against its swept "
+        "parameter; a sweep of two parameters gets one panel per value of the second "
+        "(--param for the x axis, --facet for the panels, e.g. amxmodel export "
+        "sweeps/rdmsr --to out --param hardware.rdmsr_xfd_cycles --facet workload)."),
     "calibrate": Command(
         "calibrate", "write a workload class from perf kvm stat / kvm_stat / bcc kvmexit output",
         "Read VM exit statistics of a real host and write a workload class: exits per "
         "vCPU-second (median, spread across vCPUs) and the fastpath / user-space shares from "
         "the exit reasons (data/calibrate/exit_reasons.yaml); other fields from --base."),
-    "main": Command("mainjob", "the main job: run notebooks/01_sync_overhead.ipynb, export its "
-                               "charts and an HTML copy into --out"),
+    "main": Command(
+        "mainjob", "the main job: run notebooks/01_sync_overhead.ipynb (or --all), export its "
+                   "charts, an HTML copy and a reply draft into --out",
+        "Run notebooks/01_sync_overhead.ipynb with --scenario and --set passed to it, and "
+        "leave in --out the executed notebook, an HTML copy that needs no network, every "
+        "chart as PNG, SVG and 72-column text, and reply.txt, a plain-text reply to the "
+        "seed mail (87k0h85m65.ffs@tglx). --all runs every notebook and writes index.html."),
     "probe": Command("probe", "measure the kernel's AMX/XFD paths on this host through /dev/kvm"),
     "bench": Command("bench", "measure the engine against its lean floor and the random-number "
                               "floor, the event-level reference and the 10,000-host headline"),

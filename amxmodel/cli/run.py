@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from amxmodel.cli.options import add_executor_args, add_scenario_args, executor_args
 from amxmodel.inputs.designs import POLICY_NAMES
@@ -42,13 +43,12 @@ def run(args: argparse.Namespace) -> int:
         scenario, mode, seed = _recorded(args)
     res = run(scenario, args.sets, mode=mode, policies=args.policy, seed=seed,
               **executor_args(args))
+    print(render(res.summary, args.format, res.header, res.facts, order=args.policy))
     if args.out:
-        res.save(args.out)
-    sc = res.scenario
-    header = (f"scenario {sc.name}, {mode}, seed {sc.run['seed']}, {sc.fleet['hosts']} hosts x "
-              f"{sc.run['steps']} steps of {sc.run['step_s']:g} s, hardware {sc.hardware.name}, "
-              f"{res.elapsed_s:.2f} s")
-    print(render(res.summary, args.format, header))
+        saved = res.save(args.out)
+        print(f"wrote {saved}/ (summary.parquet, hosts.parquet, by_class.parquet, scenario.yaml)",
+              file=sys.stderr if args.format != "table" else sys.stdout)
+    print(f"run: {res.elapsed_s:.2f} s", file=sys.stderr)
     return 0
 
 

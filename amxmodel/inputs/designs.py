@@ -2,7 +2,7 @@
 
 Each policy is a way for KVM to keep the host's view of IA32_XFD consistent with a guest
 that may write it, and a moment at which the guest's fpstate buffer grows to hold the
-8 KiB of XTILEDATA. The names follow the domain reference (``amx-xfd-kvm.md``, section
+8 KiB of XTILEDATA. The names follow docs/amx-xfd-kvm.md (section
 2); every policy's cost rule lives in :mod:`amxmodel.kernel.upstream` (event level) and is
 priced in bulk by the fleet engine. ``upstream`` is what Linux merged in 5.17.
 """

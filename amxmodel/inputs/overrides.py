@@ -20,6 +20,7 @@ the override; the whole scenario is validated afterwards by
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from amxmodel.common.errors import InputError, closest, unknown
@@ -29,16 +30,31 @@ from amxmodel.inputs.designs import resolve_policies
 from amxmodel.inputs.parts import load_part, load_workloads
 from amxmodel.inputs.workloads import check_share
 
+_NAMES = ("hardware", "fleet", "workload", "policies")  # their values name files or designs
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def as_number(value: Any) -> Any:
+    """``value``, or the number it spells when it is a numeric string YAML kept as text
+    (``3e+09``: YAML 1.1 wants a dot before the exponent), so every value the tool prints
+    is accepted back by ``--set``."""
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        number = float(value)
+        return int(number) if number.is_integer() and "e" not in value.lower() \
+            and "." not in value else number
+    return value
+
 
 def override_pairs(sets) -> list[tuple[str, Any]]:
     if isinstance(sets, dict):
-        return list(sets.items())
+        return [(k, v if k in _NAMES else as_number(v)) for k, v in sets.items()]
     out = []
     for item in sets:
         if "=" not in item:
             raise InputError(f"--set {item!r}: expected key=value, e.g. hardware.rdmsr_xfd_cycles=100")
         key, value = item.split("=", 1)
-        out.append((key.strip(), parse_scalar(value)))
+        parsed = parse_scalar(value)
+        out.append((key.strip(), parsed if key.strip() in _NAMES else as_number(parsed)))
     return out
 
 
@@ -83,6 +99,8 @@ def _apply_one(raw, key: str, value, where: str) -> None:
             if t not in raw["workloads"]:
                 raise unknown("workload class in the mix", t, raw["workloads"], where)
             _set_workload_field(raw["workloads"][t], fkey, value, where)
+    elif head in catalog.section("workload"):
+        raise InputError(_workload_hint(key, value, where))
     elif not rest:
         owners = [s for s in ("hardware", "fleet", "run") if key in catalog.section(s)]
         if len(owners) != 1:
@@ -95,6 +113,19 @@ def _apply_one(raw, key: str, value, where: str) -> None:
     else:
         raise unknown("override section", head,
                       ["hardware", "fleet", "run", "mix", "workloads", "workload", "policies"], where)
+
+
+def _workload_hint(key: str, value, where: str) -> str:
+    """The message for a workload field given without its class: the full keys to use."""
+    name, _, sub = key.partition(".")
+    if sub:
+        return (f"{where}: '{name}' is a workload field; set it per class: "
+                f"workloads.*.{key}={value} (every class) or workloads.<class>.{key}={value}")
+    return (f"{where}: '{name}' is a workload field; set it per class: "
+            f"workloads.*.{name}={value} makes it {value} for every VM of every class, "
+            f"workloads.*.{name}.median={value} keeps each class's log-normal spread "
+            "(its mean is exp(sigma^2/2) times the median, 1.4x for sigma 0.8); "
+            f"workloads.<class>.{name}=... for one class ('amxmodel params' lists them)")
 
 
 def _set_workload_field(part: dict, fkey: str, value, where: str) -> None:
@@ -110,5 +141,7 @@ def _set_workload_field(part: dict, fkey: str, value, where: str) -> None:
         return
     current = entry.get("value")
     if not isinstance(current, dict):
-        raise InputError(f"{where}: '{name}' is a fixed value, set it directly (no '.{sub}')")
+        target = where.split(" ", 1)[-1].rsplit(".", 1)[0]
+        raise InputError(f"{where}: '{name}' is a constant in this class, not a distribution; "
+                         f"set it directly: {target}={value}")
     current[sub] = value

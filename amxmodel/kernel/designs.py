@@ -1,7 +1,7 @@
 """The 2021 designs as variants of the upstream reference model.
 
 Each class changes only the hooks of :class:`amxmodel.kernel.upstream.ReferenceModel` where
-its design differs from what Linux 5.17 merged (domain page, section 2):
+its design differs from what Linux 5.17 merged (docs/amx-xfd-kvm.md, section 2):
 
 - ``sync-always`` (tglx, 87k0h85m65.ffs@tglx): no XFD intercept for AMX guests, and
   RDMSR XFD after every full exit of every vCPU on a host with dynamic features;
@@ -210,7 +210,7 @@ class Opt2SwitchCheck(LazyExitUser):
 class NmFirstUse(ReferenceModel):
     """Paolo: host XFD bit armed under the guest until its first #NM, then SPEC_CTRL-style.
 
-    Three copies of XFD (Paolo Bonzini, 2021-10-13, as summarized in the domain page,
+    Three copies of XFD (Paolo Bonzini, 2021-10-13, as summarized in docs/amx-xfd-kvm.md,
     section 9; the message itself could not be retrieved here): the guest's architectural
     value, the guest fpstate's and the host task's. Until the first #NM the guest runs under
     ``guest_xfd | HOST_XFD`` (writes and #NM intercepted). The first #NM caused by the host

@@ -21,10 +21,10 @@ from typing import Any
 
 import pandas as pd
 
-from amxmodel.plot.frames import CHART_KINDS, tornado_table
-from amxmodel.runs.caption import scenario_header
+from amxmodel.plot.frames import CHART_KINDS, chart_caption, tornado_table
 
-__all__ = ["CHART_KINDS", "export", "frames_of", "setup", "show", "table", "text", "tornado_table"]
+__all__ = ["CHART_KINDS", "export", "frames_of", "reply", "setup", "show", "table", "text",
+           "tornado_table"]
 
 _DATA_KINDS = ("sweep", "tornado")
 
@@ -59,7 +59,7 @@ def text(kind: str, results: Any, data: pd.DataFrame | None = None, **options) -
     from amxmodel.plot.textchart import chart_text
 
     frames = frames_of(results, data, kind)
-    return chart_text(kind, frames, scenario_header(frames.get("scenario")), **options)
+    return chart_text(kind, frames, chart_caption(kind, frames), **options)
 
 
 def show(kind: str, results: Any, data: pd.DataFrame | None = None, **options):
@@ -68,14 +68,32 @@ def show(kind: str, results: Any, data: pd.DataFrame | None = None, **options):
 
     print(text(kind, results, data, **options))
     frames = frames_of(results, data, kind)
-    return build_chart(kind, frames, scenario_header(frames.get("scenario")), **dict(options))
+    return build_chart(kind, frames, chart_caption(kind, frames), **dict(options))
 
 
 def table(results: Any) -> str:
     """The per-design table that ``amxmodel run`` prints, captioned with the run's scenario."""
     from amxmodel.plot.runtable import render_table
 
-    return render_table(results.summary, results.header)
+    facts = getattr(results, "facts", "")
+    return render_table(results.summary, results.header, facts)
+
+
+def reply(results: Any, out_dir: str | Path | None, tornado: pd.DataFrame | None = None,
+          policy: str = "sync-always") -> str:
+    """The plain-text reply to the seed mail (87k0h85m65.ffs@tglx) for this run; written to
+    ``out_dir/reply.txt`` when ``out_dir`` is not empty (its path printed). ``tornado``: a
+    tornado frame of ``policy`` for the assumptions that matter most."""
+    from amxmodel.common.atomicio import write_text
+    from amxmodel.plot.reply import reply_text
+
+    body = reply_text(results, tornado, policy)
+    if out_dir:
+        path = Path(out_dir) / "reply.txt"
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        write_text(path, body)
+        print(path)
+    return body
 
 
 def export(results: Any, out_dir: str | Path | None, prefix: str = "",

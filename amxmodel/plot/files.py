@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import struct
 import tempfile
+import zlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -28,10 +30,10 @@ from amxmodel.common.errors import InputError, unknown
 from amxmodel.common.outdirs import check_name, check_out_dir
 from amxmodel.common.yamlio import load_yaml
 from amxmodel.plot.charts import build_chart
-from amxmodel.plot.frames import SUMMARY_COLUMNS, available_kinds, check_kind
+from amxmodel.plot.frames import SUMMARY_COLUMNS, available_kinds, chart_caption, check_kind
 from amxmodel.plot.textchart import chart_text
 from amxmodel.plot.theme import use_theme
-from amxmodel.runs.caption import scenario_header
+from amxmodel.runs.caption import sweep_record
 
 FORMATS = ("png", "svg", "txt")
 RESULT_FILES = {
@@ -84,9 +86,8 @@ def load_sweep(path: Path) -> dict:
     record = _yaml_mapping(path / "sweep.yaml", "sweep record")
     grid = record.get("grid") if isinstance(record.get("grid"), Mapping) else {}
     grid_file = Path(str(record.get("grid_file", path))).stem
-    name = f"{grid.get('scenario', 'default')} (sweep {grid_file})"
-    fixed = grid.get("set") if isinstance(grid.get("set"), Mapping) else {}
-    meta = {**fixed, "name": name, "seed": grid.get("seed")}
+    meta = {**sweep_record(grid, grid_file), "package_version": record.get("package_version"),
+            "git_commit": record.get("git_commit")}
     return {"sweep": _read_parquet(points, SUMMARY_COLUMNS[:4]), "scenario": meta}
 
 
@@ -131,8 +132,31 @@ def _render(kind: str, fmt: str, frames: Mapping, header: str, spec: str | None,
     if fmt == "txt":
         return (chart_text(kind, frames, header, **options) + "\n").encode("ascii", "replace")
     if fmt == "png":
-        return vl_convert.vegalite_to_png(spec, scale=2)
+        return png_with_text(vl_convert.vegalite_to_png(spec, scale=2), "Description", header)
     return vl_convert.vegalite_to_svg(spec).encode("utf-8")
+
+
+def png_with_text(png: bytes, key: str, text: str) -> bytes:
+    """``png`` with a ``tEXt`` chunk ``key: text`` before its end (the caption travels with
+    the picture: ``exiftool`` or any PNG reader shows it; the pixels show it too)."""
+    if not text or not png.endswith(b"IEND\xaeB`\x82"):
+        return png
+    data = key.encode("latin-1") + b"\0" + text.encode("latin-1", "replace")
+    chunk = struct.pack(">I", len(data)) + b"tEXt" + data + \
+        struct.pack(">I", zlib.crc32(b"tEXt" + data) & 0xFFFFFFFF)
+    return png[:-12] + chunk + png[-12:]
+
+
+def png_text(png: bytes) -> dict[str, str]:
+    """The ``tEXt`` chunks of a PNG as a mapping (the caption is under ``Description``)."""
+    out, pos = {}, 8
+    while pos + 8 <= len(png):
+        (length,), kind = struct.unpack(">I", png[pos:pos + 4]), png[pos + 4:pos + 8]
+        if kind == b"tEXt":
+            key, _, text = png[pos + 8:pos + 8 + length].partition(b"\0")
+            out[key.decode("latin-1")] = text.decode("latin-1")
+        pos += 12 + length
+    return out
 
 
 def export_results(
@@ -172,7 +196,6 @@ def export_results(
         )
     for kind in kinds:
         check_kind(kind, frames)
-    header = scenario_header(frames.get("scenario"))
     if target.exists() and not target.is_dir():
         raise InputError(f"{target}: exists and is not a directory")
     created = not target.exists()
@@ -185,6 +208,7 @@ def export_results(
         names = []
         with use_theme():
             for kind in kinds:
+                header = chart_caption(kind, frames)
                 opts = dict((options or {}).get(kind, {}))
                 spec = (build_chart(kind, frames, header, **opts).to_json()
                         if set(fmts) - {"txt"} else None)

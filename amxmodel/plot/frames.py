@@ -28,6 +28,12 @@ MEMORY_METRICS = {"fpstate_bytes_per_vcpu": "resident",
                   "fpstate_va_bytes_per_vcpu": "address space",
                   "fpstate_peak_bytes_per_vcpu": "peak (realloc)",
                   "unused_amx_bytes_per_vcpu": "unused AMX"}
+MECHANISM_WORDS = {"rdmsr_xfd": "RDMSR XFD after exits", "wrmsr_xfd": "WRMSR XFD",
+                   "xfd_err": "XFD_ERR reads and writes", "intercept_exits": "intercepted exits",
+                   "nm_exits": "#NM exits", "switch_check": "switch_to() check",
+                   "user_exits": "exits to the VMM", "realloc": "reallocations",
+                   "xinuse": "XINUSE checks", "xsaves_tiles": "XSAVES of live tiles",
+                   "xsetbv": "XSETBV (XCR0 switch)"}
 HOST_STATS = ("p50", "p99", "max")
 SUMMARY_COLUMNS = ("scenario", "policy", "metric", "value", "stderr", "unit")
 Z95 = 1.96
@@ -60,8 +66,43 @@ def unit_note(metric: str, unit: str) -> str:
 
 
 TITLES = {"overhead_fraction": "Host CPU overhead",
+          "overhead_fraction_p99": "Host CPU overhead on the p99 host",
           "overhead_fraction_of_vcpu": "Overhead in vCPU time",
-          "breakeven_rdmsr_xfd_cycles": "RDMSR(XFD) price that reaches the threshold"}
+          "breakeven_rdmsr_xfd_cycles": "RDMSR(IA32_XFD) price that reaches the threshold",
+          "reallocs_per_host_hour": "Guest fpstate reallocations per host-hour",
+          "realloc_failures": "Failed guest fpstate reallocations in the fleet",
+          "fpstate_bytes_per_vcpu": "Guest fpstate memory per vCPU",
+          "unused_amx_bytes_fraction": "AMX memory never used"}
+# Axis titles of swept parameters, in words with their unit.
+PARAM_TITLES = {
+    "exits_per_vcpu_s": "fleet-mean VM exits per vCPU-second",
+    "hardware.rdmsr_xfd_cycles": "RDMSR(IA32_XFD) price (cycles)",
+    "rdmsr_xfd_cycles": "RDMSR(IA32_XFD) price (cycles)",
+    "hardware.wrmsr_xfd_cycles": "WRMSR(IA32_XFD) price (cycles)",
+    "wrmsr_xfd_cycles": "WRMSR(IA32_XFD) price (cycles)",
+    "workloads.*.vm_lifetime_s.median": "median VM lifetime (seconds)",
+    "fleet.realloc_fail_prob": "probability that one reallocation fails",
+    "workloads.*.exits_per_vcpu_s.median": "median VM exits per vCPU-second",
+    "workloads.*.p_uses_amx": "share of VMs that run AMX code",
+    "workload": "workload class",
+    "threshold": "threshold (share of host CPU)",
+}
+
+
+def param_title(param: str) -> str:
+    """An axis title in words for a swept key (its catalogue unit when not listed)."""
+    if param in PARAM_TITLES:
+        return PARAM_TITLES[param]
+    from amxmodel.inputs import catalog
+
+    name = param.split(".")[-1] if not param.endswith((".median", ".sigma")) \
+        else param.split(".")[-2]
+    for section in ("hardware", "fleet", "run", "workload"):
+        spec = catalog.section(section).get(name)
+        if spec is not None:
+            words = name.replace("_", " ")
+            return f"{words} ({spec.unit})" if spec.unit else words
+    return param.replace("_", " ")
 CLASS_METRICS = ("overhead_fraction", "overhead_fraction_of_vcpu")
 
 
@@ -150,8 +191,21 @@ def host_quantiles(hosts: pd.DataFrame | None = None,
     return _ordered(out.assign(stat=pd.Categorical(out["stat"], categories=HOST_STATS)), ["stat"])
 
 
-def host_histogram(hosts: pd.DataFrame, bins: int = 30, log: bool = False) -> pd.DataFrame:
-    """Columns policy, lo, hi, hosts, share: per-policy histogram on shared bin edges."""
+def host_histogram(hosts: pd.DataFrame, bins: int = 30, log: bool = False,
+                   shared: bool = True) -> pd.DataFrame:
+    """Columns policy, lo, hi, hosts, share: per-policy histogram on shared bin edges, or
+    (``shared=False``) on linear edges from 0 to each policy's busiest host."""
+    if not shared:
+        parts = []
+        for policy, grp in hosts.groupby("policy", sort=False):
+            v = grp["overhead_fraction"].to_numpy(dtype=float)
+            top = float(v.max()) if len(v) and v.max() > 0 else 0.0
+            edges = np.linspace(0.0, top, bins + 1) if top > 0 else np.zeros(bins + 1)
+            counts = np.histogram(v, bins=edges)[0] if top > 0 else \
+                np.r_[len(v), np.zeros(bins - 1, int)]
+            parts.append(pd.DataFrame({"policy": policy, "lo": edges[:-1], "hi": edges[1:],
+                                       "hosts": counts, "share": counts / max(len(v), 1)}))
+        return _ordered(pd.concat(parts, ignore_index=True), ["lo"])
     values = hosts["overhead_fraction"].to_numpy(dtype=float)
     if log:
         pos = values[values > 0]
@@ -198,9 +252,12 @@ def sweep_table(sweep: pd.DataFrame, param: str | None = None, metric: str = "ov
     varied = swept_parameters(sweep)
     if param is None:
         numeric = [c for c in varied if c != facet and pd.api.types.is_numeric_dtype(sweep[c])]
+        if len(numeric) == 2 and facet is None and len(varied) == 2:
+            numeric, facet = numeric[:1], numeric[1]  # two numbers: x and one panel per value
         if len(numeric) != 1:
             varies = ", ".join(varied) or "no parameter"
-            raise InputError(f"sweep varies {varies}; pass param=<one of them>")
+            raise InputError(f"sweep varies {varies}; choose the x axis with --param (param= "
+                             "in Python) and the panels with --facet (facet=)")
         param = numeric[0]
     for key in (param, facet):
         if key is not None and key not in sweep:
@@ -254,3 +311,22 @@ def check_kind(kind: str, frames: Mapping) -> None:
         raise unknown("chart", kind, CHART_KINDS)
     if kind not in available_kinds(frames):
         raise InputError(f"chart '{kind}' needs frame {' or '.join(CHART_KINDS[kind])}")
+
+
+def chart_caption(kind: str, frames: Mapping) -> str:
+    """The caption of chart ``kind``: the run's, and for a sweep also the keys it varies
+    (a fixed value the sweep overrides is not claimed as the chart's)."""
+    from amxmodel.runs.caption import scenario_header
+
+    meta = frames.get("scenario")
+    sweep = frames.get("sweep")
+    if kind != "sweep" or not isinstance(sweep, pd.DataFrame) or not isinstance(meta, Mapping):
+        return scenario_header(meta)
+    varied = [c for c in swept_parameters(sweep) if c != "threshold"]
+    changes = meta.get("changes")
+    if changes is not None:
+        changes = [c for c in changes if c.split("=", 1)[0] not in varied
+                   and c.split("=", 1)[0].split(".")[-1] not in varied]
+    swept = list(dict.fromkeys([*(meta.get("swept") or []), *varied]))
+    return scenario_header({**meta, "swept": swept,
+                            **({"changes": changes} if changes is not None else {})})

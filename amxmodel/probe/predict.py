@@ -13,7 +13,7 @@ from amxmodel.kernel.xfeatures import HOST_XFD
 from amxmodel.probe.checks import TRACE_RUNS
 from amxmodel.probe.kvm import XTILEDATA
 
-# KVM_GET_XSAVE2 / KVM_CAP_XSAVE2 sizes on Sapphire Rapids (domain page, section 4): the
+# KVM_GET_XSAVE2 / KVM_CAP_XSAVE2 sizes on Sapphire Rapids (docs/amx-xfd-kvm.md, section 4): the
 # standard-format xstate with AMX; without it the kernel answers sizeof(struct kvm_xsave).
 XSAVE2_WITH_AMX = 11008
 XSAVE2_DEFAULT = 4096
@@ -120,7 +120,7 @@ def compare(model: dict, obs: dict) -> list[dict]:
         rows.append(_row("KVM_SET_CPUID2 with XTILEDATA, with permission",
                          model["set_cpuid_amx_perm"], o["set_cpuid_amx"]))
         rows.append(_row("KVM_CAP_XSAVE2 before the permission", model["xsave2_before"],
-                         o["xsave2_before"], "model: domain page section 4 sizes (SPR)"))
+                         o["xsave2_before"], "model: docs/amx-xfd-kvm.md section 4 sizes (SPR)"))
         rows.append(_row("KVM_CAP_XSAVE2 after the permission", model["xsave2_after"],
                          o["xsave2_after"], "model: 11008 where KVM offers XTILEDATA, else 4096"))
         wrote = o["get_xsave2_bytes"]

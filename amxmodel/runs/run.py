@@ -28,6 +28,7 @@ from amxmodel import __version__
 from amxmodel.analysis.metrics import summarize, wide
 from amxmodel.common.datafiles import git_commit
 from amxmodel.common.outdirs import check_out_dir
+from amxmodel.common.units import sig
 from amxmodel.fleet.engine import Exposure, chunk_bounds, run_chunk
 from amxmodel.fleet.footprint import check_fits
 from amxmodel.fleet.meanfield import expected_exposure
@@ -36,7 +37,7 @@ from amxmodel.inputs.modes import check_mode
 from amxmodel.inputs.scenario import Scenario, load_scenario
 from amxmodel.kernel.mechanisms import CostTable, build_cost_table
 from amxmodel.kernel.vocabulary import MECHS
-from amxmodel.runs.caption import scenario_header
+from amxmodel.runs.caption import catalogue_changes, scenario_header
 from amxmodel.runs.execution import using
 from amxmodel.runs.executors import Executor
 
@@ -64,6 +65,11 @@ class Results:
     def header(self) -> str:
         """The caption of every table and chart of this run (scenario, mode, seed, prices)."""
         return scenario_header(self.record)
+
+    @property
+    def facts(self) -> str:
+        """Fleet shape, hardware profile and the fleet's mean VM exit rate, in one sentence."""
+        return scenario_facts(self)
 
     @property
     def units(self) -> dict[str, str]:
@@ -178,10 +184,30 @@ def run(scenario: str | Path | dict | Scenario | None = None, sets=None, mode: s
         summary, hosts, by_class = summarize(sc, exp, table, None, sampled=False)
         hosts = hosts.iloc[0:0]
     elapsed = time.perf_counter() - t0
+    raw = _plain(sc.raw())
     record = {"name": sc.name, "mode": mode, "seed": int(sc.run["seed"]),
               "package_version": __version__, "git_commit": git_commit(),
-              "scenario": _plain(sc.raw())}
+              "changes": catalogue_changes(raw), "scenario": raw}
+    record["caption"] = scenario_header(record)
+    record["exits_per_vcpu_s"] = _mean_exit_rate(exp)
+    for frame in (summary, hosts, by_class):  # kept in every parquet file's metadata
+        frame.attrs.update(caption=record["caption"], changes=list(record["changes"]))
     return Results(sc, mode, summary, hosts, by_class, exp, table, elapsed, record)
+
+
+def _mean_exit_rate(exp: Exposure) -> float:
+    """The fleet's mean VM exits (fastpath, in KVM, to user space) per vCPU-second."""
+    vcpu_s = float(np.asarray(exp.vcpu_state_s).sum())
+    return float(np.asarray(exp.exits)[:, :3].sum() / vcpu_s) if vcpu_s > 0 else 0.0
+
+
+def scenario_facts(res: Results) -> str:
+    """What a reader needs besides the caption: fleet shape, hardware, the mean exit rate."""
+    sc, rec = res.scenario, res.record
+    return (f"fleet: {sc.fleet['hosts']} hosts of {sc.fleet['pcpus_per_host']} hardware "
+            f"threads, hardware {sc.hardware.name}, {sc.run['steps']} steps of "
+            f"{sc.run['step_s']:g} s; fleet mean {sig(rec.get('exits_per_vcpu_s', 0.0))} VM "
+            "exits per vCPU-second")
 
 
 def _plain(obj):

@@ -48,6 +48,7 @@ from amxmodel.common.outdirs import check_out_dir
 from amxmodel.runs.execution import using
 from amxmodel.runs.executors import Executor
 from amxmodel.runs.grid import Grid, PointTask, canonical, describe, load_grid
+from amxmodel.runs.sweepindex import index_csv, index_path
 
 SUBDIRS = ("points", "failed", "notebooks")
 
@@ -100,6 +101,7 @@ def run_sweep(grid: str | Path | dict | Grid, out_dir: str | Path, jobs: int | N
             remove_stale_temps(out / sub)
         (out / "points").mkdir(exist_ok=True)
         write_text(out / "sweep.yaml", _sweep_yaml(g))
+        write_text(index_path(out), index_csv(g))  # point files by parameter values
         done = _stems(out / "points", ".parquet")
         recorded = _stems(out / "failed", ".json")
         for pid in done & recorded:  # a result supersedes an old failure
