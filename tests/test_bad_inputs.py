@@ -101,7 +101,7 @@ CASES = [
          "mix.web = -1", "allowed: a finite share >= 0"),
     case("zero-steps", [*RUN, "--set", "run.steps=0"], None,
          "run.steps", "= 0 is out of range", "allowed: 1 to"),
-    case("negative-seed", [*RUN, "--seed", "-1"], None, "--seed -1", "allowed: 0 or more"),
+    case("negative-seed", [*RUN, "--seed", "-1"], None, "--seed -1", "allowed: 0 to 2**64-1"),
     # --- distributions with impossible parameters
     case("lognormal-negative-sigma", [*RUN, "--set", LOGNORMAL], None,
          "--set workloads.web.exits_per_vcpu_s", "sigma", "greater than or equal to 0"),

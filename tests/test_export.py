@@ -18,6 +18,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+
+from amxmodel.common.outdirs import MARKER, owned_names
+from amxmodel.runs.grid import Point
+from amxmodel.runs.sweep import write_point
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -176,7 +180,9 @@ def test_export_writes_one_file_per_chart_and_format(exported):
     out, paths = exported
     expected = {f"{k}.{ext}" for k in RUN_KINDS for ext in export.FORMATS}
     assert {p.name for p in paths} == expected
-    assert {p.name for p in out.iterdir()} == expected  # no staging directory left behind
+    # no staging directory left behind; the marker lists what export wrote
+    assert {p.name for p in out.iterdir()} == expected | {MARKER}
+    assert owned_names(out) == expected
 
 
 def test_png_files_decode(exported):
@@ -354,7 +360,7 @@ def test_failed_rendering_leaves_target_as_it_was(tmp_path, results_dir, monkeyp
 
     monkeypatch.setattr(export.vl_convert, "vegalite_to_svg", broken_svg)
     with pytest.raises(RuntimeError, match="renderer crashed"):
-        export.export_results(results_dir, out, formats=["svg", "txt"])
+        export.export_results(results_dir, out, formats=["svg", "txt"], force=True)
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
 
 
@@ -445,7 +451,8 @@ def test_export_reads_a_sweep_directory(tmp_path, frames):
     points = tmp_path / "sweep" / "points"
     points.mkdir(parents=True)
     for pid, grp in frames["sweep"].groupby("point_id"):
-        grp.to_parquet(points / f"p{pid}.parquet", index=False)
+        grp = grp.assign(point_id=f"p{pid}")
+        write_point(points / f"p{pid}.parquet", grp, Point(f"p{pid}", {}, 5))
     (tmp_path / "sweep" / "sweep.yaml").write_text(yaml.safe_dump(
         {"grid_file": "data/sweeps/rdmsr.yaml", "grid": {"scenario": "default", "seed": 5}}))
     paths = export.export_results(tmp_path / "sweep", tmp_path / "out", formats="txt")

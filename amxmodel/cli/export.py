@@ -21,8 +21,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         dest="to_dir",
         required=True,
         metavar="DIR",
-        help="output directory (created if missing); files are named <chart>.<ext>",
+        help="output directory: a new or empty one, or one amxmodel wrote before; files are "
+             "named <chart>.<ext>",
     )
+    p.add_argument("--force", action="store_true",
+                   help="write into a --to folder that holds other files too (they are kept; a "
+                        "file amxmodel did not write is never replaced)")
     p.add_argument(
         "--formats",
         default="png,svg,txt",
@@ -41,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from amxmodel.plot.files import export_results
 
     charts = [c.strip() for c in args.charts.split(",") if c.strip()] if args.charts else None
-    for path in export_results(args.results, args.to_dir, args.formats, charts):
+    for path in export_results(args.results, args.to_dir, args.formats, charts,
+                               force=args.force):
         print(path)
     return 0

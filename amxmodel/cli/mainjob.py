@@ -21,9 +21,9 @@ import sys
 import time
 from pathlib import Path
 
-from amxmodel.common.atomicio import write_text
+from amxmodel.common.atomicio import TMP_MARK, write_text
 from amxmodel.common.errors import InputError
-from amxmodel.common.outdirs import check_out_dir
+from amxmodel.common.outdirs import HELD_ENV, check_out_dir, output_folder
 from amxmodel.common.datafiles import notebooks_dir
 
 MAIN_NOTEBOOK = "01_sync_overhead.ipynb"
@@ -32,7 +32,11 @@ MAIN_NOTEBOOK = "01_sync_overhead.ipynb"
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``amxmodel main``."""
     p.add_argument("--out", default="reports", metavar="DIR",
-                   help="reports folder (default: reports); created if missing")
+                   help="reports folder (default: reports): a new or empty one, or one amxmodel "
+                        "wrote before")
+    p.add_argument("--force", action="store_true",
+                   help="write into an --out folder that holds other files too (they are kept; "
+                        "a file amxmodel did not write is never replaced)")
 
 
 def ensure_kernel(name: str = "python3") -> str:
@@ -58,30 +62,39 @@ def render_html(notebook: Path, html: Path) -> Path:
     return write_text(html, body)
 
 
-def run_main(out: str | Path, notebook: Path | None = None) -> list[Path]:
+def run_main(out: str | Path, notebook: Path | None = None, force: bool = False) -> list[Path]:
     """Execute ``notebook`` (the shipped main notebook) into ``out`` and render it; return the
-    files now in ``out``."""
+    files now in ``out``. ``out`` follows the output-folder rule
+    (:mod:`amxmodel.common.outdirs`)."""
     notebook = notebook or notebooks_dir() / MAIN_NOTEBOOK
     from amxmodel.runs.notebook_points import KERNEL_NAME, execute_notebook
 
-    out = check_out_dir(out, "--out")
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out}: exists and is not a folder")
+    check_out_dir(out, "--out")
     if not notebook.is_file():
         raise InputError(f"{notebook}: no such notebook (the package was installed without its notebooks)")
-    out.mkdir(parents=True, exist_ok=True)
-    ensure_kernel(KERNEL_NAME)
-    before = {p: p.stat().st_mtime_ns for p in out.iterdir()}
-    executed = out / notebook.name
-    tmp = out / f".{notebook.stem}.tmp-{os.getpid()}.ipynb"
-    try:
-        execute_notebook(notebook, tmp, {"out_dir": str(out)})
-    finally:
-        if tmp.exists():  # kept whole, failed or not
-            os.replace(tmp, executed)
-    render_html(executed, executed.with_suffix(".html"))
-    return sorted(p for p in out.iterdir() if not p.name.startswith(".")
-                  and before.get(p) != p.stat().st_mtime_ns)
+    with output_folder(out, "--out", force) as folder:
+        executed = folder.path / notebook.name
+        html = executed.with_suffix(".html")
+        folder.claim([executed.name, html.name])
+        ensure_kernel(KERNEL_NAME)
+        before = {p: p.stat().st_mtime_ns for p in folder.path.iterdir()}
+        tmp = folder.path / f".{notebook.stem}{TMP_MARK}{os.getpid()}.ipynb"
+        held = os.environ.get(HELD_ENV)
+        os.environ[HELD_ENV] = str(folder.path.resolve())  # the notebook's export: no 2nd lock
+        try:
+            execute_notebook(notebook, tmp, {"out_dir": str(folder.path)})
+        finally:
+            if held is None:
+                os.environ.pop(HELD_ENV, None)
+            else:
+                os.environ[HELD_ENV] = held
+            if tmp.exists():  # kept whole, failed or not
+                folder.own([executed.name])
+                os.replace(tmp, executed)
+        folder.own([html.name])
+        render_html(executed, html)
+        return sorted(p for p in folder.path.iterdir() if not p.name.startswith(".")
+                      and before.get(p) != p.stat().st_mtime_ns)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -90,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     failed = _papermill("amxmodel main").exceptions.PapermillExecutionError
     t0 = time.perf_counter()
     try:
-        written = run_main(args.out)
+        written = run_main(args.out, force=args.force)
     except failed as exc:
         print(f"amxmodel: {MAIN_NOTEBOOK} failed in cell {exc.exec_count}: {exc.ename}: "
               f"{exc.evalue}; executed notebook kept in {Path(args.out).resolve()}",

@@ -23,27 +23,37 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="repeat the run recorded in RESULT_DIR/scenario.yaml (its resolved "
                         "scenario, mode and seed) bit for bit; --set/--policy/--seed apply on top")
     add_executor_args(p, "host chunks")
-    p.add_argument("--out", default=None, help="write parquet frames and scenario.yaml here")
+    p.add_argument("--out", default=None,
+                   help="write parquet frames and scenario.yaml into this folder: a new or "
+                        "empty one, or one amxmodel wrote before")
+    p.add_argument("--force", action="store_true",
+                   help="write into an --out folder that holds other files too (they are kept; "
+                        "a file amxmodel did not write is never replaced)")
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
 
 
 def run(args: argparse.Namespace) -> int:
-    from amxmodel.common.errors import InputError
-    from amxmodel.runs.run import run
-    from amxmodel.common.outdirs import check_out_dir
-    from amxmodel.plot.runtable import render
+    import contextlib
 
-    if args.seed is not None and args.seed < 0:
-        raise InputError(f"--seed {args.seed}: allowed: 0 or more")
-    if args.out:
-        check_out_dir(args.out, "--out")
-    scenario, mode, seed = args.scenario, args.mode or "sample", args.seed
-    if args.from_dir is not None:
-        scenario, mode, seed = _recorded(args)
-    res = run(scenario, args.sets, mode=mode, policies=args.policy, seed=seed,
-              **executor_args(args))
-    if args.out:
-        res.save(args.out)
+    from amxmodel.common.errors import InputError
+    from amxmodel.common.outdirs import output_folder
+    from amxmodel.plot.runtable import render
+    from amxmodel.runs.run import RESULT_NAMES, run, write_results_dir
+
+    if args.seed is not None and not 0 <= args.seed < 2**64:
+        raise InputError(f"--seed {args.seed}: allowed: 0 to 2**64-1")
+    with contextlib.ExitStack() as stack:
+        folder = None
+        if args.out:  # checked, created and locked before any computation
+            folder = stack.enter_context(output_folder(args.out, "--out", args.force))
+            folder.claim(RESULT_NAMES)
+        scenario, mode, seed = args.scenario, args.mode or "sample", args.seed
+        if args.from_dir is not None:
+            scenario, mode, seed = _recorded(args)
+        res = run(scenario, args.sets, mode=mode, policies=args.policy, seed=seed,
+                  **executor_args(args))
+        if folder is not None:
+            write_results_dir(args.out, res.frames(), res.record, folder=folder)
     sc = res.scenario
     header = (f"scenario {sc.name}, {mode}, seed {sc.run['seed']}, {sc.fleet['hosts']} hosts x "
               f"{sc.run['steps']} steps of {sc.run['step_s']:g} s, hardware {sc.hardware.name}, "
