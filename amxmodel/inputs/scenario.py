@@ -30,7 +30,7 @@ from amxmodel.inputs import catalog
 from amxmodel.inputs.distributions import Fixed, _Dist, parse_dist
 from amxmodel.common.errors import InputError, closest, unknown
 from amxmodel.common.datafiles import data_dir
-from amxmodel.inputs.designs import resolve_policies
+from amxmodel.inputs.designs import POLICY_NAMES, resolve_policies
 from amxmodel.common.yamlio import load_yaml, parse_scalar
 
 PROBABILITY_FIELDS = ("exit_share_fastpath", "exit_share_user", "amx_task_share",
@@ -229,7 +229,7 @@ def _pairs(sets) -> list[tuple[str, Any]]:
         if "=" not in item:
             raise InputError(f"--set {item!r}: expected key=value, e.g. hardware.rdmsr_xfd_cycles=100")
         key, value = item.split("=", 1)
-        out.append((key.strip(), parse_scalar(value)))
+        out.append((key.strip(), parse_scalar(value, f"--set {key.strip()}")))
     return out
 
 
@@ -266,7 +266,13 @@ def _apply_one(raw, key: str, value, where: str) -> None:
     elif head == "mix" and rest:
         _check_share(rest, value, where)
         raw["fleet"].setdefault("mix", {})[rest] = value
-        _load_workloads(raw)
+        try:
+            _load_workloads(raw)
+        except InputError as exc:  # the class named by this override: say so
+            raise InputError(f"{where}: {str(exc).removeprefix('workloads: ')}") from None
+    elif head == "policies" and rest:
+        raise InputError(f"{where}: policies is set as a whole list, not by element; allowed: "
+                         f"e.g. --set policies=upstream,sync-always (names: {', '.join(POLICY_NAMES)})")
     elif head == "workloads" and rest:
         cls, _, fkey = rest.partition(".")
         targets = list(raw["workloads"]) if cls == "*" else [cls]
