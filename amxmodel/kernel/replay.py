@@ -11,6 +11,7 @@ not priced: ``cycles`` is the overhead AMX adds, so ``no-amx`` is 0 on every tra
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ def replay_trace(trace: Trace | dict, policies=None, hardware: Hardware | None =
     if not isinstance(trace, Trace):
         trace = parse_trace(trace)
     names = resolve_policies(policies if policies else "all", f"{trace.where}: policies")
+    check_work(trace, len(names))
     hw = _hardware_for(trace, hardware)
     results = []
     for name in names:
@@ -46,6 +48,23 @@ def replay_trace(trace: Trace | dict, policies=None, hardware: Hardware | None =
             model.apply(ev)
         results.append(model.result())
     return results
+
+
+MAX_STEPS = 20_000_000  # about 4 us each on this 2-core machine: 80 s at most
+STEP_S = 4e-6
+
+
+def check_work(trace: Trace, policies: int) -> None:
+    """Refuse a trace whose repeated exits would take longer than :data:`MAX_STEPS` steps
+    (each exit of ``count`` is one step per policy; ``$AMXMODEL_MAX_REPLAY_STEPS`` raises it)."""
+    env = os.environ.get("AMXMODEL_MAX_REPLAY_STEPS", "")
+    limit = int(env) if env.isdigit() else MAX_STEPS
+    steps = sum(ev["count"] if ev.name == "exit" else 1 for ev in trace.events) * policies
+    if steps > limit:
+        raise InputError(f"{trace.where}: {steps:,} replay steps ({policies} policies x the "
+                         f"events, an exit counting 'count' times), about "
+                         f"{steps * STEP_S / 60:,.0f} min; allowed: at most {limit:,} (fewer with "
+                         "--policy NAME, or set AMXMODEL_MAX_REPLAY_STEPS to wait that long)")
 
 
 def replay_file(path: str | Path, policies=None, hardware: Hardware | None = None) -> list[dict[str, Any]]:
