@@ -6,21 +6,30 @@ with status 2, print exactly one ``amxmodel: error:`` line and no traceback, and
 every folder it could have written (its ``--out``, the test's folder, the package and
 ``data/``) as it was. ``{tmp}`` is the test's folder, ``{pkg}`` the package source,
 ``{data}`` the shipped data, ``{up_to_pkg}`` the package as ``../..`` from ``{tmp}`` and
-``{results}`` a finished mean-field run.
+``{results}`` a finished mean-field run, ``{top}`` the checkout, ``{nb}`` the shipped
+notebooks and ``{cal}`` the calibration samples. A file whose content is ``FIFO`` is made a
+named pipe; :data:`ENVS` sets environment variables for a case.
+
+Issue 15's cases (item numbers in the comments) are here too: an output folder that is not
+the tool's, damaged results, hostile YAML, unbounded reads and work, write errors.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import os
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from test_sweep import PARAMS_CELL, make_notebook
 
 from amxmodel.cli import main
-from amxmodel.common.datafiles import PACKAGE_DIR, data_dir
+from amxmodel.common.datafiles import PACKAGE_DIR, checkout_dir, data_dir, notebooks_dir
 
 SMALL = ["--set", "fleet.hosts=2", "--set", "run.steps=2"]
+CALIBRATION_SAMPLES = Path(__file__).parent / "data" / "calibrate"
 RUN = ["run", *SMALL, "--out", "{tmp}/out"]
 HEAD = "name: t\nsource: test\nevents:\n"
 LOGNORMAL = "workloads.web.exits_per_vcpu_s={dist: lognormal, median: 800, sigma: -1}"
@@ -30,6 +39,30 @@ CHOICE_LEN = "workloads.web.vcpus_per_vm={dist: choice, values: [1, 2, 4], weigh
 GRID_HEAD = "set: {fleet.hosts: 2, run.steps: 2}\nmode: mean-field\n"
 NB_GRID = GRID_HEAD + "notebook: nb.ipynb\ngrid: {hardware.rdmsr_xfd_cycles: [20, 50]}\n"
 NO_SEED_CELL = PARAMS_CELL.replace("seed = 0\n", "")
+MARKER = {".amxmodel-files": json.dumps({"written_by": "amxmodel", "files": [
+    "sweep.yaml", "points", "failed", "notebooks"]})}
+ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)
+) + "run: {steps: *i}\n"
+HUGE = "9" * 5000
+KVM_LOG_BACKWARDS = ("kvm_exit kvm_exit(HLT) kvm_userspace_exit\n"
+                     "2025-06-02 10:00:02 2000 400 50\n2025-06-02 10:00:04 2200 420 60\n"
+                     "2025-06-02 10:00:01 1800 380 40\n")
+SUMMARY = {"policy": ["upstream"], "metric": ["overhead_fraction"], "value": [0.1],
+           "stderr": [0.0], "unit": ["fraction"], "scenario": ["t"]}
+
+
+def parquet(**columns) -> bytes:
+    """A parquet file's bytes."""
+    buf = io.BytesIO()
+    pd.DataFrame({**SUMMARY, **columns}).to_parquet(buf, index=False)
+    return buf.getvalue()
+
+
+def _with(args_files: tuple[list[str], dict], more: dict) -> tuple[list[str], dict]:
+    """A case's command and files, with ``more`` files."""
+    args, files = args_files
+    return args, {**files, **more}
 
 
 def sweep(grid: str) -> tuple[list[str], dict[str, str]]:
@@ -40,6 +73,11 @@ def sweep(grid: str) -> tuple[list[str], dict[str, str]]:
 def replay(*events: str) -> tuple[list[str], dict[str, str]]:
     """A replay of a trace made of ``events`` (flow mappings)."""
     return ["replay", "{tmp}/trace.yaml"], {"trace.yaml": HEAD + "".join(f"  - {e}\n" for e in events)}
+
+
+def calibrate(*args: str) -> list[str]:
+    """``amxmodel calibrate`` of the bcc kvmexit sample with ``args``."""
+    return ["calibrate", "{cal}/bcc-kvmexit-all.txt", *args]
 
 
 def case(cid: str, args: list[str], files: dict | None, *fragments: str, marks=()):
@@ -173,9 +211,127 @@ CASES = [
          "no cell tagged 'parameters'"),
     case("notebook-undeclared-parameter", *sweep(NB_GRID), "{tmp}/nb.ipynb",
          "parameter 'seed' is not declared", "it must declare scenario, sets"),
+    # --- issue 15 (1, 2): an output folder is new, empty or amxmodel's; never the project
+    case("run-out-holds-a-user-file", RUN, {"out/thesis.tex": "hi"},
+         "--out {tmp}/out: holds files amxmodel did not write (e.g. thesis.tex)",
+         "allowed: a new or empty folder", "--force"),
+    case("run-out-is-a-file", RUN, {"out": "hi"}, "--out {tmp}/out: exists and is a file"),
+    case("run-out-under-a-file", [*RUN[:-1], "{tmp}/afile/sub"], {"afile": "hi"},
+         "{tmp}/afile is a file, not a folder"),
+    case("run-out-checkout-root", [*RUN[:-1], "{top}"], None, "the checkout itself"),
+    case("run-out-above-the-checkout", [*RUN[:-1], "{top}/.."], None,
+         "contains the package source"),
+    case("run-out-project-folder", RUN, {"out/.git/HEAD": "ref"}, "holds .git",
+         "not an output folder"),
+    case("run-force-never-replaces-a-user-file", [*RUN, "--force"],
+         {"out/summary.parquet": "mine"}, "would replace summary.parquet",
+         "not even --force"),
+    case("sweep-out-holds-a-user-file", *_with(sweep(GRID_HEAD + "grid: {workload: [web]}\n"),
+                                               {"out/notes.txt": "mine"}),
+         "--out {tmp}/out: holds files amxmodel did not write (e.g. notes.txt)"),
+    case("export-to-holds-a-user-file", ["export", "{results}", "--to", "{tmp}/out"],
+         {"out/notes.txt": "mine"}, "--to {tmp}/out: holds files amxmodel did not write"),
+    case("main-out-notebooks", ["main", "--out", "{nb}"], None, "--out {nb}",
+         "inside the shipped notebooks"),
+    case("calibrate-out-in-package", calibrate("--out", "{pkg}/evil.yaml"), None,
+         "--out {pkg}/evil.yaml", "inside the package source"),
+    case("calibrate-force-over-a-user-file", calibrate("--out", "{tmp}/w.yaml", "--force"),
+         {"w.yaml": "keep me\n"}, "amxmodel did not write it", "not even --force"),
+    case("calibrate-force-over-a-folder", calibrate("--out", "{tmp}/d.yaml", "--force"),
+         {"d.yaml/x": ""}, "--out {tmp}/d.yaml: exists and is not a regular file"),
+    # --- (3) damaged or foreign results
+    case("export-garbage-point", ["export", "{tmp}/sw", "--to", "{tmp}/out"],
+         {"sw/points/abc.parquet": "garbage", "sw/sweep.yaml": "grid: {}\n"},
+         "{tmp}/sw/points/abc.parquet: does not read back as parquet"),
+    case("export-foreign-point", ["export", "{tmp}/sw", "--to", "{tmp}/out"],
+         {"sw/points/abc.parquet": parquet(point_id=["abc"]), "sw/sweep.yaml": "grid: {}\n"},
+         "abc.parquet: has no point record"),
+    case("export-string-values", ["export", "{tmp}/res", "--to", "{tmp}/out"],
+         {"res/summary.parquet": parquet(value=["lots"])},
+         "{tmp}/res/summary.parquet: column 'value' holds", "allowed: numbers"),
+    # --- (6, 7) hostile YAML
+    case("yaml-alias-bomb", ["run", "{tmp}/sc.yaml", *RUN[1:]], {"sc.yaml": ALIAS_BOMB},
+         "{tmp}/sc.yaml: more than 2,000,000 values once aliases", "allowed: fewer"),
+    case("yaml-deep-nesting", ["run", "{tmp}/sc.yaml", *RUN[1:]],
+         {"sc.yaml": "run: " + "[" * 1000 + "]" * 1000 + "\n"}, "{tmp}/sc.yaml", "nest"),
+    case("yaml-deep-nesting-in-export", ["export", "{tmp}/res", "--to", "{tmp}/out"],
+         {"res/summary.parquet": parquet(), "res/scenario.yaml": "a: " + "[" * 200 + "]" * 200},
+         "{tmp}/res/scenario.yaml", "nested more than 64 levels deep"),
+    case("yaml-huge-int-override", [*RUN, "--set", f"run.seed={HUGE}"], None,
+         "--set run.seed", "an integer of 5000 digits", "allowed: at most 40 digits"),
+    case("yaml-huge-int-grid-seeds", *sweep(GRID_HEAD + f"seeds: [{HUGE}]\npoints: [{{}}]\n"),
+         "{tmp}/grid.yaml", "an integer of 5000 digits"),
+    case("perf-huge-total-samples", ["calibrate", "{tmp}/perf.txt", "--out", "{tmp}/w.yaml",
+                                     "--tool", "perf-kvm-stat", "--duration", "10",
+                                     "--vcpus", "2"],
+         {"perf.txt": "Analyze events for all VMs, all VCPUs:\n\n"
+                      "VM-EXIT Samples Samples% Time% Min Time Max Time Avg time\n\n"
+                      "HLT 10 100.00% 1.00% 1.00us 2.00us 1.50us ( +- 1.00% )\n\n"
+                      f"Total Samples:{HUGE}, Total events handled time:1.00us.\n"},
+         "{tmp}/perf.txt", "Total Samples has 5000 digits", "allowed: at most 19"),
+    case("list-where-a-policy-name", [*RUN, "--set", "policies=[[upstream]]"], None,
+         "--set policies", "a policy is a name, got a list", "allowed: upstream"),
+    case("mapping-where-an-event-name", *replay("{event: [create_vcpu]}"),
+         "{tmp}/trace.yaml: events[0]", "'event' must be a name", "allowed: perm_request"),
+    case("yaml-duplicate-key", ["run", "{tmp}/sc.yaml", *RUN[1:]],
+         {"sc.yaml": "fleet: small\nrun: {steps: 2}\nfleet: large\n"},
+         "{tmp}/sc.yaml", "duplicate key 'fleet' at line 1 and line 3"),
+    case("yaml-duplicate-key-in-override", [*RUN, "--set", "mix={web: 1, web: 2}"], None,
+         "--set mix", "duplicate key 'web'"),
+    case("yaml-list-as-key", ["run", "{tmp}/sc.yaml", *RUN[1:]], {"sc.yaml": "? [a]\n: 1\n"},
+         "{tmp}/sc.yaml: line 1: a mapping key is a list", "allowed: a plain name"),
+    # --- (8) unbounded reads
+    case("replay-dev-zero", ["replay", "/dev/zero"], None, "/dev/zero: is a device",
+         "allowed: a regular file"),
+    case("calibrate-dev-zero", calibrate()[:1] + ["/dev/zero", "--out", "{tmp}/w.yaml"], None,
+         "/dev/zero: is a device"),
+    case("sweep-fifo", ["sweep", "{tmp}/fifo", "--out", "{tmp}/out"], {"fifo": "FIFO"},
+         "{tmp}/fifo: is a FIFO (named pipe)", "allowed: a regular file"),
+    case("input-over-the-size-limit", ["run", "{tmp}/sc.yaml", *RUN[1:]],
+         {"sc.yaml": "# " + "x" * 3000 + "\n"}, "{tmp}/sc.yaml: 0 MiB; allowed: at most 0 MiB",
+         "AMXMODEL_MAX_INPUT_MB"),
+    # --- (9) size of work
+    case("replay-billion-exits", *replay("{event: create_vcpu}", "{event: run_enter}",
+                                         "{event: exit, kind: kernel, count: 1000000000}"),
+         "{tmp}/trace.yaml", "10,000,000,020 replay steps", "allowed: at most 20,000,000",
+         "AMXMODEL_MAX_REPLAY_STEPS"),
+    case("grid-hundred-million-seeds", *sweep(GRID_HEAD + "seeds: 100000000\npoints: [{}]\n"),
+         "{tmp}/grid.yaml: seeds: 100,000,000 points", "allowed: at most 100,000",
+         "AMXMODEL_MAX_POINTS"),
+    case("grid-product-too-large", *sweep(GRID_HEAD + "grid: {fleet.hosts: [%s], run.steps: [%s]}\n"
+                                          % (", ".join(map(str, range(1, 400))),
+                                             ", ".join(map(str, range(1, 400))))),
+         "{tmp}/grid.yaml: grid: 159,201 points", "allowed: at most 100,000"),
+    # --- (10) output that cannot be written, checked before computing
+    case("sweep-yaml-is-a-folder", *_with(sweep(GRID_HEAD + "grid: {workload: [web]}\n"),
+                                          {"out/sweep.yaml/x": "", **{f"out/{k}": v
+                                                                     for k, v in MARKER.items()}}),
+         "--out {tmp}/out: sweep.yaml is not a regular file"),
+    case("sweep-points-is-a-file", *_with(sweep(GRID_HEAD + "grid: {workload: [web]}\n"),
+                                          {"out/points": "x", **{f"out/{k}": v
+                                                                 for k, v in MARKER.items()}}),
+         "--out {tmp}/out: points is not a folder"),
+    # --- (13) the small ones
+    case("seed-2-to-the-64", [*RUN, "--seed", str(2**64)], None,
+         f"--seed {2**64}", "allowed: 0 to 2**64-1"),
+    case("argparse-one-line", ["run", "--nosuch"], None, "unrecognized arguments: --nosuch"),
+    case("argparse-bad-int", ["run", "--jobs", "many"], None, "--jobs: invalid int value",
+         "amxmodel run --help"),
+    case("set-policies-element", [*RUN, "--set", "policies.0=x"], None,
+         "--set policies.0", "set as a whole list", "allowed: e.g. --set policies="),
+    case("set-mix-unknown-class", [*RUN, "--set", "mix.nosuch=1"], None,
+         "--set mix.nosuch", "unknown workload 'nosuch'", "allowed: ai-inference"),
+    case("nul-bytes", ["run", "{tmp}/sc.yaml", *RUN[1:]], {"sc.yaml": b"\0" * 1_000_000},
+         "{tmp}/sc.yaml", "control characters are not allowed"),
+    case("non-utf8-file-name", ["run", "{tmp}/\udcff.yaml", *RUN[1:]], {"\udcff.yaml": "a: 1\n"},
+         "unknown scenario key 'a'"),
+    case("kvm-stat-timestamps-backwards", ["calibrate", "{tmp}/log.txt", "--out", "{tmp}/w.yaml",
+                                           "--vcpus", "2"], {"log.txt": KVM_LOG_BACKWARDS},
+         "{tmp}/log.txt", "line 4", "the timestamps go backwards"),
 ]
 NOTEBOOKS = {"notebook-without-parameters-cell": {"tagged": False},
              "notebook-undeclared-parameter": {"params": NO_SEED_CELL}}
+ENVS = {"input-over-the-size-limit": {"AMXMODEL_MAX_INPUT_MB": "0.001"}}
 
 
 @pytest.fixture(scope="module")
@@ -203,6 +359,8 @@ def write_files(tmp: Path, files: dict, fill, notebook: dict | None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         if isinstance(content, bytes):
             path.write_bytes(content)
+        elif content == "FIFO":
+            os.mkfifo(path)
         else:
             path.write_text(fill(content or ""))
         if content is None:
@@ -213,15 +371,19 @@ def write_files(tmp: Path, files: dict, fill, notebook: dict | None) -> None:
 
 @pytest.mark.parametrize("args, files, fragments", CASES)
 def test_bad_input_one_line_exit_2_nothing_written(request, tmp_path, results, capsys,
-                                                  args, files, fragments):
+                                                  monkeypatch, args, files, fragments):
     tmp = tmp_path / "case"
     tmp.mkdir()
     pkg, data = PACKAGE_DIR, data_dir().resolve()
+    for key, value in ENVS.get(request.node.callspec.id, {}).items():
+        monkeypatch.setenv(key, value)
 
     def fill(text: str) -> str:
         up = os.path.relpath(pkg, tmp)
         return (text.replace("{up_to_pkg}", up).replace("{tmp}", str(tmp)).replace("{pkg}", str(pkg))
-                .replace("{data}", str(data)).replace("{results}", str(results)))
+                .replace("{data}", str(data)).replace("{results}", str(results))
+                .replace("{top}", str(checkout_dir())).replace("{nb}", str(notebooks_dir()))
+                .replace("{cal}", str(CALIBRATION_SAMPLES)))
 
     write_files(tmp, files, fill, NOTEBOOKS.get(request.node.callspec.id))
     argv = [fill(a) for a in args]
@@ -234,6 +396,7 @@ def test_bad_input_one_line_exit_2_nothing_written(request, tmp_path, results, c
     out, err = capsys.readouterr()
     assert status == 2, err
     assert err.startswith("amxmodel: error: ") and err.count("\n") == 1, err
+    assert len(err) < 1000, err[:300]  # an excerpt, never the whole input
     assert "Traceback" not in err and not out
     for fragment in fragments:
         assert fill(fragment) in err, (fill(fragment), err)

@@ -120,7 +120,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         name = _chosen(argv)
         parser = build_parser(only=name or "")
-        args = parser.parse_args(argv)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # --help (0) or a bad flag (2, its one line printed)
+            return exc.code if isinstance(exc.code, int) else 2
         debug = args.debug
         return command_module(args.command).run(args)
     except Exception as exc:  # noqa: BLE001 -- every error the user can cause ends as one line
