@@ -402,3 +402,169 @@ def test_bad_input_one_line_exit_2_nothing_written(request, tmp_path, results, c
         assert fill(fragment) in err, (fill(fragment), err)
     assert snapshot(*watched) == before
     assert not any(p.exists() for p in protected)
+
+
+# ----------------------------------------------------------------------------- issue 15, cases
+# that need more than files: a simulated disk, a lock held, a link, a service that answers.
+
+MF = ["run", "--mode", "mean-field", *SMALL]
+
+
+def one_error_line(capsys) -> str:
+    """The command's stderr, checked to be one ``amxmodel: error:`` line without a traceback."""
+    err = capsys.readouterr().err
+    assert err.startswith("amxmodel: error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+    return err
+
+
+def test_full_disk_while_writing_a_run_is_one_line_and_leaves_nothing(tmp_path, capsys,
+                                                                     monkeypatch):
+    import errno
+
+    def full(self, path, *args, **kwargs):
+        Path(path).write_bytes(b"PAR1 half")  # the disk fills up mid-file
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", full)
+    assert main([*MF, "--out", str(tmp_path / "res")]) == 2
+    assert "No space left on device" in one_error_line(capsys)
+    assert list(tmp_path.iterdir()) == []  # no folder, no staging folder
+
+
+def test_full_disk_while_resuming_a_run_folder_keeps_the_old_run(tmp_path, capsys, monkeypatch):
+    import errno
+
+    out = tmp_path / "res"
+    assert main([*MF, "--out", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+
+    def full(self, path, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", full)
+    assert main([*MF, "--set", "run.seed=7", "--out", str(out)]) == 2
+    one_error_line(capsys)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_read_only_filesystem_is_refused_before_computing(tmp_path, capsys, monkeypatch):
+    from amxmodel.common import outdirs
+
+    monkeypatch.setattr(outdirs.os, "access", lambda *a, **k: False)  # as on a ro mount
+    monkeypatch.setattr("amxmodel.runs.run.build_cost_table",
+                        lambda *a: pytest.fail("computed before checking --out"))
+    assert main([*MF, "--out", str(tmp_path / "res")]) == 2
+    assert "cannot write in" in one_error_line(capsys)
+    assert main(["calibrate", str(CALIBRATION_SAMPLES / "bcc-kvmexit-all.txt"),
+                 "--out", str(tmp_path / "w.yaml")]) == 2
+    assert "read-only filesystem" in one_error_line(capsys)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_out_dot_in_a_folder_of_user_files_is_refused(tmp_path, capsys, monkeypatch):
+    (tmp_path / "thesis.tex").write_text("hi")
+    monkeypatch.chdir(tmp_path)
+    for where in (".", "sub/.."):
+        assert main([*MF, "--out", where]) == 2
+        assert "holds files amxmodel did not write" in one_error_line(capsys)
+    assert [p.name for p in tmp_path.iterdir()] == ["thesis.tex"]
+
+
+@pytest.mark.parametrize("target_root", ["same", "shm"])
+def test_symlinked_out_writes_into_the_target_and_nothing_beside_the_link(tmp_path, capsys,
+                                                                         target_root):
+    import tempfile
+
+    if target_root == "shm" and not Path("/dev/shm").is_dir():
+        pytest.skip("no /dev/shm for a second filesystem")
+    base = tmp_path if target_root == "same" else Path(tempfile.mkdtemp(dir="/dev/shm"))
+    real = base / "real"
+    real.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    assert main([*MF, "--out", str(link)]) == 0
+    assert main([*MF, "--out", str(link)]) == 0  # again: the folder is amxmodel's now
+    assert link.is_symlink() and (real / "summary.parquet").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["link", "real"] if target_root == "same" else ["link"])
+    assert not [p for p in real.iterdir() if ".tmp-" in p.name or ".old-" in p.name]
+
+
+def test_two_writers_of_one_folder_the_second_is_refused(tmp_path, capsys):
+    import fcntl
+
+    out = tmp_path / "res"
+    assert main([*MF, "--out", str(out)]) == 0
+    capsys.readouterr()
+    fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # what a running 'run --out' holds
+        assert main([*MF, "--out", str(out)]) == 2
+        assert "another amxmodel process is writing this folder" in one_error_line(capsys)
+    finally:
+        os.close(fd)
+    assert main([*MF, "--out", str(out)]) == 0
+
+
+@pytest.fixture
+def fake_service():
+    """A TCP service on localhost that sends ``greeting`` (or nothing) on each connection."""
+    import socket
+    import threading
+
+    servers = []
+
+    def start(greeting: bytes) -> str:
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen()
+        servers.append(srv)
+
+        def serve():
+            conns = []
+            while True:
+                try:
+                    conn, _ = srv.accept()
+                except OSError:
+                    break
+                conns.append(conn)
+                if greeting:
+                    conn.sendall(greeting)
+
+        threading.Thread(target=serve, daemon=True).start()
+        return f"tcp://127.0.0.1:{srv.getsockname()[1]}"
+
+    yield start
+    for srv in servers:
+        srv.close()
+
+
+@pytest.mark.parametrize("greeting, fragment", [
+    (b"SSH-2.0-OpenSSH_9.6p1 Ubuntu-3ubuntu13\r\n", "it answered 'SSH-2.0-OpenSSH_9.6p1"),
+    (b"", "accepted the connection but sent nothing in 0.5 s"),
+], ids=["ssh-banner", "silent-http-like"])
+def test_scheduler_that_is_not_dask_is_named_within_the_timeout(fake_service, capsys, tmp_path,
+                                                                monkeypatch, greeting, fragment):
+    pytest.importorskip("distributed")
+    from amxmodel.runs import daskexec
+
+    monkeypatch.setattr(daskexec, "PROBE_S", 0.5)
+    address = fake_service(greeting)
+    assert main(["run", *SMALL, "--scheduler", address, "--out", str(tmp_path / "res")]) == 2
+    err = one_error_line(capsys)
+    assert f"--scheduler {address}" in err and fragment in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_jobs_beyond_the_cores_are_capped_and_said(monkeypatch, capsys):
+    from amxmodel.runs import executors
+
+    monkeypatch.setattr(executors, "default_jobs", lambda: 2)
+    monkeypatch.delenv("AMXMODEL_OVERSUBSCRIBE", raising=False)
+    assert executors.pool_size(48, 100) == 2
+    assert "--jobs 48: using 2 processes, one per core" in capsys.readouterr().err
+    assert executors.pool_size(48, 3) == 2 and executors.pool_size(2, 100) == 2
+    monkeypatch.setenv("AMXMODEL_OVERSUBSCRIBE", "1")
+    assert executors.pool_size(48, 100) == 48
