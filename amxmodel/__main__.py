@@ -13,7 +13,7 @@ def _interrupted(status: int, word: str) -> None:
     raise SystemExit(status)
 
 
-def _on_sigterm(signum, frame):  # noqa: ARG001 -- replaced by the CLI's own once imported
+def _on_sigterm(signum, frame):  # replaced by the CLI's own once imported
     _interrupted(143, "terminated")
 
 

@@ -45,6 +45,7 @@ ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)
 ) + "run: {steps: *i}\n"
 HUGE = "9" * 5000
+RANGE_399 = ", ".join(map(str, range(1, 400)))
 KVM_LOG_BACKWARDS = ("kvm_exit kvm_exit(HLT) kvm_userspace_exit\n"
                      "2025-06-02 10:00:02 2000 400 50\n2025-06-02 10:00:04 2200 420 60\n"
                      "2025-06-02 10:00:01 1800 380 40\n")
@@ -215,7 +216,7 @@ CASES = [
     case("run-out-holds-a-user-file", RUN, {"out/thesis.tex": "hi"},
          "--out {tmp}/out: holds files amxmodel did not write (e.g. thesis.tex)",
          "allowed: a new or empty folder", "--force"),
-    case("run-out-is-a-file", RUN, {"out": "hi"}, "--out {tmp}/out: exists and is a file"),
+    case("run-out-is-a-file", RUN, {"out": "hi"}, "--out {tmp}/out: exists and is a file, not a folder"),
     case("run-out-under-a-file", [*RUN[:-1], "{tmp}/afile/sub"], {"afile": "hi"},
          "{tmp}/afile is a file, not a folder"),
     case("run-out-checkout-root", [*RUN[:-1], "{top}"], None, "the checkout itself"),
@@ -298,9 +299,8 @@ CASES = [
     case("grid-hundred-million-seeds", *sweep(GRID_HEAD + "seeds: 100000000\npoints: [{}]\n"),
          "{tmp}/grid.yaml: seeds: 100,000,000 points", "allowed: at most 100,000",
          "AMXMODEL_MAX_POINTS"),
-    case("grid-product-too-large", *sweep(GRID_HEAD + "grid: {fleet.hosts: [%s], run.steps: [%s]}\n"
-                                          % (", ".join(map(str, range(1, 400))),
-                                             ", ".join(map(str, range(1, 400))))),
+    case("grid-product-too-large", *sweep(GRID_HEAD + f"grid: {{fleet.hosts: [{RANGE_399}], "
+                                          f"run.steps: [{RANGE_399}]}}\n"),
          "{tmp}/grid.yaml: grid: 159,201 points", "allowed: at most 100,000"),
     # --- (10) output that cannot be written, checked before computing
     case("sweep-yaml-is-a-folder", *_with(sweep(GRID_HEAD + "grid: {workload: [web]}\n"),
@@ -314,6 +314,10 @@ CASES = [
     # --- (13) the small ones
     case("seed-2-to-the-64", [*RUN, "--seed", str(2**64)], None,
          f"--seed {2**64}", "allowed: 0 to 2**64-1"),
+    case("grid-seed-2-to-the-64", *sweep(GRID_HEAD + f"seeds: [{2**64}]\npoints: [{{}}]\n"),
+         "{tmp}/grid.yaml: seeds", f"= {2**64} is out of range", f"allowed: 0 to {2**64 - 1}"),
+    case("set-seed-2-to-the-64-plus-1", [*RUN, "--set", f"run.seed={2**64 + 1}"], None,
+         "--set run.seed", "is out of range", f"allowed: 0 to {2**64 - 1}"),
     case("argparse-one-line", ["run", "--nosuch"], None, "unrecognized arguments: --nosuch"),
     case("argparse-bad-int", ["run", "--jobs", "many"], None, "--jobs: invalid int value",
          "amxmodel run --help"),
@@ -568,3 +572,12 @@ def test_jobs_beyond_the_cores_are_capped_and_said(monkeypatch, capsys):
     assert executors.pool_size(48, 3) == 2 and executors.pool_size(2, 100) == 2
     monkeypatch.setenv("AMXMODEL_OVERSUBSCRIBE", "1")
     assert executors.pool_size(48, 100) == 48
+
+
+def test_the_largest_seed_runs_in_a_sweep(tmp_path, capsys):
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(GRID_HEAD + f"seeds: [{2**64 - 1}]\npoints: [{{}}]\n")
+    assert main(["sweep", str(grid), "--out", str(tmp_path / "out")]) == 0, capsys.readouterr().err
+    from amxmodel.runs.sweep import read_points
+
+    assert set(read_points(tmp_path / "out")["seed"]) == {2**64 - 1}

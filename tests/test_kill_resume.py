@@ -273,3 +273,25 @@ def test_resume_refuses_a_folder_named_like_a_point(tmp_path, reference, capsys)
     err = capsys.readouterr().err
     assert f"points/{victim.name} is a folder" in err and err.count("\n") == 1
     assert (victim / "mine.txt").read_text() == "keep me"
+
+
+def test_ctrl_c_during_main_is_one_line_and_stops_the_kernel(tmp_path):
+    proc = amxmodel("main", "--out", str(tmp_path / "reports"))
+    kernels: set[int] = set()
+
+    def kernel_started() -> bool:
+        kernels.update(c for c in children(proc.pid)
+                       if b"ipykernel" in Path(f"/proc/{c}/cmdline").read_bytes())
+        return bool(kernels)
+
+    wait_for(kernel_started, proc, "the notebook's kernel")
+    assert proc.poll() is None, "main ended before the kernel could be seen"
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C on the terminal does
+    status = proc.wait(timeout=DEADLINE_S)
+    err = proc.stderr.read()
+    assert status == 130 and err == "amxmodel: interrupted\n", (status, err)
+    deadline = time.monotonic() + 5
+    while alive(kernels) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(kernels)
+    assert not temp_files(tmp_path)

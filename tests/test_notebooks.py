@@ -20,6 +20,7 @@ from papermill.exceptions import PapermillExecutionError
 
 from amxmodel.cli import mainjob as maincli
 from amxmodel.cli import main
+from amxmodel.common.outdirs import MARKER, owned_names
 from amxmodel.runs.run import run
 from amxmodel.runs.notebook_params import check_parameters
 from amxmodel.runs.notebook_points import PARAMETERS, execute_notebook
@@ -91,10 +92,11 @@ def test_runs_with_small_parameters_and_exports(path, tmp_path):
     assert errors == []
     frame = pd.read_parquet(summary)
     assert {"policy", "metric", "value"} <= set(frame.columns) and len(frame)
-    exported = {p.suffix for p in charts.iterdir()}
-    assert exported == {".png", ".svg", ".txt"}
+    files = [p for p in charts.iterdir() if p.name != MARKER]  # the marker lists what was written
+    assert {p.suffix for p in files} == {".png", ".svg", ".txt"}
+    assert owned_names(charts) == {p.name for p in files}
     prefix = path.stem.split("_")[0] + "_"
-    assert all(p.name.startswith(prefix) for p in charts.iterdir())
+    assert all(p.name.startswith(prefix) for p in files)
     for text in charts.glob("*.txt"):
         assert max(len(line) for line in text.read_text().splitlines()) <= 72
 
@@ -137,8 +139,9 @@ def test_a_bad_parameter_stops_at_the_validation_cell(tmp_path):
 @pytest.mark.slow
 def test_main_leaves_notebook_html_and_charts(tmp_path, capsys):
     assert main(["main", "--out", str(tmp_path / "reports")]) == 0
-    files = sorted((tmp_path / "reports").iterdir())
+    files = sorted(p for p in (tmp_path / "reports").iterdir() if p.name != MARKER)
     assert {p.suffix for p in files} == {".ipynb", ".html", ".png", ".svg", ".txt"}
+    assert owned_names(tmp_path / "reports") == {p.name for p in files}  # main's and export's
     printed = capsys.readouterr().out
     assert all(str(p) in printed for p in files)
     nb = nbformat.read(tmp_path / "reports" / "01_sync_overhead.ipynb", as_version=4)

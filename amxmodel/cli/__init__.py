@@ -55,7 +55,7 @@ class Terminated(BaseException):
     """SIGTERM, raised in the main thread so that ``finally`` blocks and writers clean up."""
 
 
-def _on_sigterm(signum, frame):  # noqa: ARG001 -- signal handler signature
+def _on_sigterm(signum, frame):  # signal handler signature
     raise Terminated
 
 
@@ -126,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return exc.code if isinstance(exc.code, int) else 2
         debug = args.debug
         return command_module(args.command).run(args)
-    except Exception as exc:  # noqa: BLE001 -- every error the user can cause ends as one line
+    except Exception as exc:  # every error the user can cause ends as one line
         if debug:
             raise
         return _report(exc)

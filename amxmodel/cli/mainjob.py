@@ -77,6 +77,7 @@ def run_main(out: str | Path, notebook: Path | None = None, force: bool = False)
         html = executed.with_suffix(".html")
         folder.claim([executed.name, html.name])
         ensure_kernel(KERNEL_NAME)
+        folder.ensure()  # created and locked now: the notebook writes into it
         before = {p: p.stat().st_mtime_ns for p in folder.path.iterdir()}
         tmp = folder.path / f".{notebook.stem}{TMP_MARK}{os.getpid()}.ipynb"
         held = os.environ.get(HELD_ENV)

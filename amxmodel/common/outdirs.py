@@ -110,7 +110,7 @@ def _not_a_folder(path: Path, resolved: Path, flag: str) -> None:
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
     if probe == resolved and not resolved.is_dir():
-        kind = "a file" if resolved.is_file() else "not a regular folder"
+        kind = "a file, not a folder" if resolved.is_file() else "not a regular folder"
         raise InputError(f"{flag} {_show(path)}: exists and is {kind}; {ALLOWED}")
     if not probe.is_dir():
         raise InputError(f"{flag} {_show(path)}: {probe} is a file, not a folder; {ALLOWED}")

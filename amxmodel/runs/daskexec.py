@@ -42,7 +42,7 @@ MAX_HANDSHAKE = 2**20  # a dask handshake's first frame lengths are a few hundre
 
 def _host_port(address: str) -> tuple[str, int] | None:
     """Host and port of a ``tcp://host:port`` (or ``host:port``) address; None for others."""
-    rest = address[len("tcp://"):] if address.startswith("tcp://") else address
+    rest = address.removeprefix("tcp://")
     if "://" in rest:
         return None
     host, sep, port = rest.rpartition(":")

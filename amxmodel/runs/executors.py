@@ -127,7 +127,7 @@ class WorkerTerminated(BaseException):
     """Raised inside a worker's item by SIGTERM (the parent died or stopped it)."""
 
 
-def _on_sigterm(signum, frame):  # noqa: ARG001 -- signal handler signature
+def _on_sigterm(signum, frame):  # signal handler signature
     raise WorkerTerminated
 
 

@@ -207,7 +207,7 @@ def _read_checked(path: Path) -> tuple[pd.DataFrame, dict]:
         raise ValueError("has no point record (not written by this version of amxmodel sweep)")
     try:
         meta = json.loads(raw)
-        meta["point_id"], meta["seed"], meta["overrides"], meta["sha256"]  # noqa: B018
+        _ = meta["point_id"], meta["seed"], meta["overrides"], meta["sha256"]
     except (ValueError, KeyError, TypeError):
         raise ValueError("has a damaged point record") from None
     if _digest(df) != meta["sha256"]:
