@@ -292,9 +292,8 @@ CASES = [
          {"sc.yaml": "# " + "x" * 3000 + "\n"}, "{tmp}/sc.yaml: 0 MiB; allowed: at most 0 MiB",
          "AMXMODEL_MAX_INPUT_MB"),
     # --- (9) size of work
-    case("replay-billion-exits", *replay("{event: create_vcpu}", "{event: run_enter}",
-                                         "{event: exit, kind: kernel, count: 1000000000}"),
-         "{tmp}/trace.yaml", "10,000,000,020 replay steps", "allowed: at most 20,000,000",
+    case("replay-over-the-step-limit", *replay(*["{event: perm_request}"] * 6),
+         "{tmp}/trace.yaml: 6 events x 10 policies = 60 replay steps", "allowed: at most 50",
          "AMXMODEL_MAX_REPLAY_STEPS"),
     case("grid-hundred-million-seeds", *sweep(GRID_HEAD + "seeds: 100000000\npoints: [{}]\n"),
          "{tmp}/grid.yaml: seeds: 100,000,000 points", "allowed: at most 100,000",
@@ -335,7 +334,8 @@ CASES = [
 ]
 NOTEBOOKS = {"notebook-without-parameters-cell": {"tagged": False},
              "notebook-undeclared-parameter": {"params": NO_SEED_CELL}}
-ENVS = {"input-over-the-size-limit": {"AMXMODEL_MAX_INPUT_MB": "0.001"}}
+ENVS = {"input-over-the-size-limit": {"AMXMODEL_MAX_INPUT_MB": "0.001"},
+        "replay-over-the-step-limit": {"AMXMODEL_MAX_REPLAY_STEPS": "50"}}
 
 
 @pytest.fixture(scope="module")

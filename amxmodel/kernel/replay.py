@@ -50,21 +50,22 @@ def replay_trace(trace: Trace | dict, policies=None, hardware: Hardware | None =
     return results
 
 
-MAX_STEPS = 20_000_000  # about 4 us each on this 2-core machine: 80 s at most
+MAX_STEPS = 20_000_000  # events x policies; about 4 us each on this 2-core machine
 STEP_S = 4e-6
 
 
 def check_work(trace: Trace, policies: int) -> None:
-    """Refuse a trace whose repeated exits would take longer than :data:`MAX_STEPS` steps
-    (each exit of ``count`` is one step per policy; ``$AMXMODEL_MAX_REPLAY_STEPS`` raises it)."""
+    """Refuse a trace of more than :data:`MAX_STEPS` events x policies
+    (``$AMXMODEL_MAX_REPLAY_STEPS`` raises it). An exit's ``count`` is priced in closed form
+    once the state repeats (:meth:`amxmodel.kernel.upstream.ReferenceModel.on_exit`)."""
     env = os.environ.get("AMXMODEL_MAX_REPLAY_STEPS", "")
     limit = int(env) if env.isdigit() else MAX_STEPS
-    steps = sum(ev["count"] if ev.name == "exit" else 1 for ev in trace.events) * policies
+    steps = len(trace.events) * policies
     if steps > limit:
-        raise InputError(f"{trace.where}: {steps:,} replay steps ({policies} policies x the "
-                         f"events, an exit counting 'count' times), about "
-                         f"{steps * STEP_S / 60:,.0f} min; allowed: at most {limit:,} (fewer with "
-                         "--policy NAME, or set AMXMODEL_MAX_REPLAY_STEPS to wait that long)")
+        raise InputError(f"{trace.where}: {len(trace.events):,} events x {policies} policies = "
+                         f"{steps:,} replay steps, about {steps * STEP_S / 60:,.1f} min; allowed: "
+                         f"at most {limit:,} (fewer with --policy NAME, or set "
+                         "AMXMODEL_MAX_REPLAY_STEPS to wait that long)")
 
 
 def replay_file(path: str | Path, policies=None, hardware: Hardware | None = None) -> list[dict[str, Any]]:
