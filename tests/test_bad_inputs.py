@@ -581,3 +581,15 @@ def test_the_largest_seed_runs_in_a_sweep(tmp_path, capsys):
     from amxmodel.runs.sweep import read_points
 
     assert set(read_points(tmp_path / "out")["seed"]) == {2**64 - 1}
+
+
+def test_non_ascii_file_name_on_an_ascii_terminal_is_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONIOENCODING": "ascii", "LC_ALL": "C"}
+    proc = subprocess.run([sys.executable, "-m", "amxmodel", "run", str(tmp_path / "é.yaml")],
+                          capture_output=True, text=True, encoding="ascii", errors="replace",
+                          env=env, timeout=120, check=False)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("amxmodel: error: ") and "\\xe9.yaml" in proc.stderr

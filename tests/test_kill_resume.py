@@ -101,6 +101,14 @@ def alive(pids: set[int]) -> set[int]:
     return out
 
 
+def assert_gone_within_5_s(pids: set[int]) -> None:
+    """Poll until none of ``pids`` runs; fail if one still does 5 s after the parent ended."""
+    deadline = time.monotonic() + 5
+    while alive(pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(pids), f"still alive 5 s after the parent ended: {alive(pids)}"
+
+
 def temp_files(out: Path) -> list[Path]:
     return [p for p in out.rglob(".*") if ".tmp-" in p.name] if out.exists() else []
 
@@ -160,10 +168,7 @@ def test_killing_only_the_parent_leaves_no_worker(tmp_path):
     workers.update(children(proc.pid))
     proc.send_signal(signal.SIGKILL)  # the parent only, not its group
     status = proc.wait(timeout=DEADLINE_S)
-    deadline = time.monotonic() + 5
-    while alive(workers) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not alive(workers), f"workers still alive 5 s after the parent died: {alive(workers)}"
+    assert_gone_within_5_s(workers)
     written = len(point_files(out))
     assert status == -signal.SIGKILL
     assert len(point_files(out)) == written  # nobody writes after the end
@@ -186,10 +191,7 @@ def test_sigterm_during_run_jobs_2_leaves_no_folder_and_no_worker(tmp_path):
     status = proc.wait(timeout=DEADLINE_S)
     err = proc.stderr.read()
     assert status == 143 and err == "amxmodel: terminated\n", (status, err)
-    deadline = time.monotonic() + 5
-    while alive(workers) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not alive(workers)
+    assert_gone_within_5_s(workers)
     assert list(tmp_path.iterdir()) == []  # no --out folder, no temporary folder beside it
 
 
@@ -285,8 +287,5 @@ def test_ctrl_c_during_main_is_one_line_and_stops_the_kernel(tmp_path):
     status = proc.wait(timeout=DEADLINE_S)
     err = proc.stderr.read()
     assert status == 130 and err == "amxmodel: interrupted\n", (status, err)
-    deadline = time.monotonic() + 5
-    while alive(kernels) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not alive(kernels)
+    assert_gone_within_5_s(kernels)
     assert not temp_files(tmp_path)

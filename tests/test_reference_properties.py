@@ -7,9 +7,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from amxmodel.inputs.designs import POLICY_NAMES
-from amxmodel.kernel.upstream import COUNTER_NAMES
 from amxmodel.kernel.designs import make_model
 from amxmodel.kernel.trace import parse_events
+from amxmodel.kernel.upstream import COUNTER_NAMES
 
 XFD_VALUES = st.sampled_from([0, 0x40000])
 XCR0_VALUES = st.sampled_from([0x1, 0x7, 0x2E7, 0x602E7, 0x202E7, 0x0])  # incl. invalid ones

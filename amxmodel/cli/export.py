@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 
+from amxmodel.cli.options import add_force_arg
 from amxmodel.plot.frames import CHART_KINDS
 
 
@@ -24,9 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="output directory: a new or empty one, or one amxmodel wrote before; files are "
              "named <chart>.<ext>",
     )
-    p.add_argument("--force", action="store_true",
-                   help="write into a --to folder that holds other files too (they are kept; a "
-                        "file amxmodel did not write is never replaced)")
+    add_force_arg(p, "--to")
     p.add_argument(
         "--formats",
         default="png,svg,txt",

@@ -15,16 +15,16 @@ error, is kept in the reports folder), 2 on bad input.
 from __future__ import annotations
 
 import argparse
-
 import os
 import sys
 import time
 from pathlib import Path
 
+from amxmodel.cli.options import add_force_arg
 from amxmodel.common.atomicio import TMP_MARK, write_text
+from amxmodel.common.datafiles import notebooks_dir
 from amxmodel.common.errors import InputError
 from amxmodel.common.outdirs import HELD_ENV, check_out_dir, output_folder
-from amxmodel.common.datafiles import notebooks_dir
 
 MAIN_NOTEBOOK = "01_sync_overhead.ipynb"
 
@@ -34,9 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="reports", metavar="DIR",
                    help="reports folder (default: reports): a new or empty one, or one amxmodel "
                         "wrote before")
-    p.add_argument("--force", action="store_true",
-                   help="write into an --out folder that holds other files too (they are kept; "
-                        "a file amxmodel did not write is never replaced)")
+    add_force_arg(p, "--out")
 
 
 def ensure_kernel(name: str = "python3") -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from amxmodel.cli.options import add_scenario_args
+from amxmodel.cli.options import add_force_arg, add_scenario_args
 from amxmodel.runs.executors import add_executor_args, executor_args
 from amxmodel.inputs.designs import POLICY_NAMES
 
@@ -26,9 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None,
                    help="write parquet frames and scenario.yaml into this folder: a new or "
                         "empty one, or one amxmodel wrote before")
-    p.add_argument("--force", action="store_true",
-                   help="write into an --out folder that holds other files too (they are kept; "
-                        "a file amxmodel did not write is never replaced)")
+    add_force_arg(p, "--out")
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
 
 

@@ -7,9 +7,9 @@ Exit status 0 when every point has a result, 1 when some failed (listed), 2 on b
 from __future__ import annotations
 
 import argparse
-
 import sys
 
+from amxmodel.cli.options import add_force_arg
 from amxmodel.runs.executors import add_executor_args, executor_args
 
 
@@ -19,9 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True,
                    help="output folder (points/*.parquet, sweep.yaml, ...): a new or empty one, "
                         "or one this sweep wrote before (resumed)")
-    p.add_argument("--force", action="store_true",
-                   help="write into an --out folder that holds other files too (they are kept; "
-                        "a file amxmodel did not write is never replaced)")
+    add_force_arg(p, "--out")
     add_executor_args(p, "points")
     p.add_argument("--retry-failed", action="store_true",
                    help="run again the points that failed before (default: skip and report them)")

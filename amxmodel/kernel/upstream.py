@@ -30,8 +30,8 @@ from typing import Any
 
 from amxmodel.common.errors import InputError
 from amxmodel.inputs.scenario import Hardware
-from amxmodel.kernel.vocabulary import MECHS, OVERHEAD_GROUPS, mech_prices
 from amxmodel.kernel.trace import GUEST_EVENTS, XTILEDATA, Event, parse_events
+from amxmodel.kernel.vocabulary import MECHS, OVERHEAD_GROUPS, mech_prices
 
 SETTLE_EXITS = 4  # repeated exits watched for a steady state before plain looping
 CLOSED_FORM_MIN = 256  # exits per event from which watching for the steady state pays off
