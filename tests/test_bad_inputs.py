@@ -593,3 +593,19 @@ def test_non_ascii_file_name_on_an_ascii_terminal_is_one_line(tmp_path):
                           env=env, timeout=120, check=False)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert proc.stderr.startswith("amxmodel: error: ") and "\\xe9.yaml" in proc.stderr
+
+
+def test_full_disk_at_a_sweep_is_one_line_and_leaves_nothing(tmp_path, capsys, monkeypatch):
+    import errno
+
+    from amxmodel.common import atomicio
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", kwargs.get("dir"))
+
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(GRID_HEAD + "grid: {workload: [web, hpc]}\n")
+    monkeypatch.setattr(atomicio.tempfile, "mkstemp", full)
+    assert main(["sweep", str(grid), "--out", str(tmp_path / "out"), "--jobs", "1"]) == 2
+    assert "No space left on device" in one_error_line(capsys)
+    assert [p.name for p in tmp_path.iterdir()] == ["grid.yaml"]

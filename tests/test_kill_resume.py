@@ -174,6 +174,20 @@ def test_killing_only_the_parent_leaves_no_worker(tmp_path):
     assert len(point_files(out)) == written  # nobody writes after the end
 
 
+def test_sigterm_to_the_group_of_a_sweep_is_one_line(tmp_path):
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(SLOW_GRID)
+    out = tmp_path / "out"
+    proc = amxmodel("sweep", str(grid), "--out", str(out), "--jobs", "2")
+    wait_for(lambda: len(point_files(out)) >= 2, proc, "2 points")
+    assert proc.poll() is None, "the sweep ended before it could be stopped"
+    os.killpg(proc.pid, signal.SIGTERM)  # parent, workers and multiprocessing's tracker
+    status = proc.wait(timeout=DEADLINE_S)
+    err = proc.stderr.read()  # no "leaked semaphore" warning from the tracker
+    assert status == 143 and err == "amxmodel: terminated\n", (status, err)
+    assert not temp_files(out)
+
+
 def test_sigterm_during_run_jobs_2_leaves_no_folder_and_no_worker(tmp_path):
     out = tmp_path / "res"
     proc = amxmodel("run", "--set", "fleet.hosts=4000", "--set", "run.steps=2000",
