@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -484,16 +485,22 @@ def test_symlinked_out_writes_into_the_target_and_nothing_beside_the_link(tmp_pa
     if target_root == "shm" and not Path("/dev/shm").is_dir():
         pytest.skip("no /dev/shm for a second filesystem")
     base = tmp_path if target_root == "same" else Path(tempfile.mkdtemp(dir="/dev/shm"))
-    real = base / "real"
-    real.mkdir()
-    link = tmp_path / "link"
-    link.symlink_to(real)
-    assert main([*MF, "--out", str(link)]) == 0
-    assert main([*MF, "--out", str(link)]) == 0  # again: the folder is amxmodel's now
-    assert link.is_symlink() and (real / "summary.parquet").is_file()
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        ["link", "real"] if target_root == "same" else ["link"])
-    assert not [p for p in real.iterdir() if ".tmp-" in p.name or ".old-" in p.name]
+    try:
+        real = base / "real"
+        real.mkdir()
+        link = tmp_path / "link"
+        link.symlink_to(real)
+        assert main([*MF, "--out", str(link)]) == 0
+        assert main([*MF, "--out", str(link)]) == 0  # again: the folder is amxmodel's now
+        assert link.is_symlink() and (real / "summary.parquet").is_file()
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+            ["link", "real"] if target_root == "same" else ["link"])
+        if base != tmp_path:  # nothing beside the link's target on the other filesystem
+            assert [p.name for p in base.iterdir()] == ["real"]
+        assert not [p for p in real.iterdir() if ".tmp-" in p.name or ".old-" in p.name]
+    finally:
+        if base != tmp_path:
+            shutil.rmtree(base)
 
 
 def test_two_writers_of_one_folder_the_second_is_refused(tmp_path, capsys):
