@@ -616,3 +616,22 @@ def test_full_disk_at_a_sweep_is_one_line_and_leaves_nothing(tmp_path, capsys, m
     assert main(["sweep", str(grid), "--out", str(tmp_path / "out"), "--jobs", "1"]) == 2
     assert "No space left on device" in one_error_line(capsys)
     assert [p.name for p in tmp_path.iterdir()] == ["grid.yaml"]
+
+
+def test_folders_written_before_the_marker_are_still_amxmodels(tmp_path, capsys):
+    from amxmodel.common.outdirs import MARKER, owned_names
+
+    run_dir = tmp_path / "run"
+    assert main([*MF, "--out", str(run_dir)]) == 0
+    (run_dir / MARKER).unlink()  # as an older amxmodel left it
+    (run_dir / "notes.txt").write_text("mine")
+    assert main([*MF, "--out", str(run_dir)]) == 0
+    assert "notes.txt" not in owned_names(run_dir) and (run_dir / "notes.txt").read_text() == "mine"
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "01_sync_overhead.ipynb").write_text(json.dumps({"metadata": {"papermill": {}}}))
+    (reports / "01_overhead.png").write_bytes(b"png")
+    (reports / "thesis.tex").write_text("mine")
+    assert owned_names(reports) == {"01_sync_overhead.ipynb", "01_overhead.png"}
+    (reports / "01_sync_overhead.ipynb").write_text("{}")  # not papermill's: not recognized
+    assert owned_names(reports) is None

@@ -11,8 +11,8 @@ to use. Two things are never done there:
 - **Replacing files the tool did not write.** A writer uses a folder that is new, empty,
   or one amxmodel wrote before: it keeps the names it wrote in ``.amxmodel-files`` (the
   marker), and a folder holding a run record (``scenario.yaml`` with ``package_version``
-  beside ``summary.parquet``) or a sweep record (``sweep.yaml``) from before the marker
-  counts too. A folder with other files is refused unless ``force``; even then the files
+  beside ``summary.parquet``), a sweep record (``sweep.yaml``) or the executed main
+  notebook (``reports/``) from before the marker counts too. A folder with other files is refused unless ``force``; even then the files
   amxmodel did not write are left alone, and a name that would replace one is refused.
 
 :func:`output_folder` implements the rule for every folder writer: it checks the path
@@ -32,6 +32,7 @@ import errno
 import fcntl
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -51,6 +52,7 @@ LEGACY = {"scenario.yaml": ("summary.parquet", "hosts.parquet", "by_class.parque
                             "scenario.yaml"),
           "sweep.yaml": ("sweep.yaml", "points", "failed", "notebooks")}
 PROJECT_CHILDREN = (".git", "data", "notebooks")
+MAIN_NAMES = re.compile(r"01_[\w.-]+\.(png|svg|txt|ipynb|html)")  # what 'main' wrote there
 
 
 def protected_dirs() -> dict[str, Path]:
@@ -140,6 +142,14 @@ def owned_names(folder: Path) -> set[str] | None:
             if "package_version:" in head and (record == "sweep.yaml"
                                                  or (folder / "summary.parquet").is_file()):
                 return {n for n in names if (folder / n).exists()}
+    executed = folder / "01_sync_overhead.ipynb"  # a reports folder of 'amxmodel main'
+    if executed.is_file() and not executed.is_symlink():
+        try:
+            head = executed.read_text(encoding="utf-8", errors="replace")[:1_000_000]
+        except OSError:
+            head = ""
+        if '"papermill"' in head:
+            return {p.name for p in folder.iterdir() if MAIN_NAMES.fullmatch(p.name)}
     return None
 
 
