@@ -279,12 +279,21 @@ def test_cli_bad_input_exit_2_and_no_file(tmp_path, capsys, argv):
 
 def test_existing_output_needs_force(tmp_path, capsys):
     out = tmp_path / "web.yaml"
-    out.write_text("keep me\n")
     args = ["calibrate", sample("bcc-kvmexit-all.txt"), "--out", str(out)]
-    assert main(args) == 2 and out.read_text() == "keep me\n"
+    assert main(args) == 0
+    written = out.read_text()
+    assert main(args) == 2 and out.read_text() == written
     assert "--force" in capsys.readouterr().err
     assert main([*args, "--force"]) == 0
     assert "web" in load_scenario(None, [f"workload={out}"]).workloads
+
+
+def test_force_never_replaces_a_file_calibrate_did_not_write(tmp_path, capsys):
+    out = tmp_path / "web.yaml"
+    out.write_text("keep me\n")
+    args = ["calibrate", sample("bcc-kvmexit-all.txt"), "--out", str(out), "--force"]
+    assert main(args) == 2 and out.read_text() == "keep me\n"
+    assert "amxmodel did not write it" in capsys.readouterr().err
 
 
 def test_failed_write_leaves_nothing(tmp_path, monkeypatch):

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from amxmodel.cli import main
 from amxmodel.common.errors import InputError
+from amxmodel.common.outdirs import MARKER, owned_names
 from amxmodel.common.units import format_value
 from amxmodel.inputs.designs import POLICY_NAMES
 from amxmodel.plot import charts, textchart
@@ -31,6 +32,8 @@ from amxmodel.plot import frames as chartdata
 from amxmodel.plot.textfmt import WIDTH, text_bars, text_sweep, text_table
 from amxmodel.plot.theme import POLICY_COLORS, policy_scale, register_theme, use_theme
 from amxmodel.runs.caption import scenario_header
+from amxmodel.runs.grid import Point
+from amxmodel.runs.sweep import write_point
 
 RUN_KINDS = ("overhead", "mechanisms", "hosts", "host_histogram", "memory", "by_class")
 HEADER = "scenario default, seed 20211116, rdmsr_xfd=50 cyc, wrmsr_xfd=200 cyc"
@@ -177,7 +180,9 @@ def test_export_writes_one_file_per_chart_and_format(exported):
     out, paths = exported
     expected = {f"{k}.{ext}" for k in RUN_KINDS for ext in export.FORMATS}
     assert {p.name for p in paths} == expected
-    assert {p.name for p in out.iterdir()} == expected  # no staging directory left behind
+    # no staging directory left behind; the marker lists what export wrote
+    assert {p.name for p in out.iterdir()} == expected | {MARKER}
+    assert owned_names(out) == expected
 
 
 def test_png_files_decode(exported):
@@ -382,7 +387,7 @@ def test_failed_rendering_leaves_target_as_it_was(tmp_path, results_dir, monkeyp
 
     monkeypatch.setattr(export.vl_convert, "vegalite_to_svg", broken_svg)
     with pytest.raises(RuntimeError, match="renderer crashed"):
-        export.export_results(results_dir, out, formats=["svg", "txt"])
+        export.export_results(results_dir, out, formats=["svg", "txt"], force=True)
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
 
 
@@ -473,7 +478,8 @@ def test_export_reads_a_sweep_directory(tmp_path, frames):
     points = tmp_path / "sweep" / "points"
     points.mkdir(parents=True)
     for pid, grp in frames["sweep"].groupby("point_id"):
-        grp.to_parquet(points / f"p{pid}.parquet", index=False)
+        grp = grp.assign(point_id=f"p{pid}")
+        write_point(points / f"p{pid}.parquet", grp, Point(f"p{pid}", {}, 5))
     (tmp_path / "sweep" / "sweep.yaml").write_text(yaml.safe_dump(
         {"grid_file": "data/sweeps/rdmsr.yaml", "grid": {"scenario": "default", "seed": 5}}))
     paths = export.export_results(tmp_path / "sweep", tmp_path / "out", formats="txt")
@@ -575,7 +581,7 @@ def test_a_changed_parameter_is_in_every_exported_file(tmp_path, capsys):
     for name in ("summary", "hosts", "by_class"):
         assert changed in pd.read_parquet(run_dir / f"{name}.parquet").attrs["caption"]
     assert main(["export", str(run_dir), "--to", str(charts_dir)]) == 0
-    files = sorted(charts_dir.iterdir())
+    files = sorted(p for p in charts_dir.iterdir() if p.name != MARKER)
     assert {p.suffix for p in files} == {".png", ".svg", ".txt"} and len(files) >= 18
     for path in files:
         text = export.png_text(path.read_bytes()).get("Description", "") \
@@ -585,18 +591,19 @@ def test_a_changed_parameter_is_in_every_exported_file(tmp_path, capsys):
 
 
 def test_export_help_documents_two_parameter_sweeps(capsys):
-    with pytest.raises(SystemExit):
-        main(["export", "--help"])
+    assert main(["export", "--help"]) == 0
     help_text = " ".join(capsys.readouterr().out.split())
     assert "--param" in help_text and "--facet" in help_text and "two parameters" in help_text
 
 
 def test_export_charts_a_sweep_of_two_numeric_parameters(tmp_path, frames):
-    sweep = pd.concat([frames["sweep"].assign(**{"hardware.wrmsr_xfd_cycles": w})
-                       for w in (100, 1000)], ignore_index=True)
-    points = tmp_path / "sweep" / "points"
-    points.mkdir(parents=True)
-    sweep.to_parquet(points / "all.parquet", index=False)
+    from amxmodel.runs.sweep import read_points, run_sweep
+
+    grid = {"scenario": "default", "mode": "mean-field", "set": ["fleet.hosts=4"],
+            "grid": {"hardware.rdmsr_xfd_cycles": [20, 200],
+                     "hardware.wrmsr_xfd_cycles": [100, 1000]}}
+    assert run_sweep(grid, tmp_path / "sweep", progress=False).exit_status == 0
+    sweep = read_points(tmp_path / "sweep")
     assert main(["export", str(tmp_path / "sweep"), "--to", str(tmp_path / "out"),
                  "--formats", "txt,svg", "--facet", "hardware.wrmsr_xfd_cycles"]) == 0
     text = (tmp_path / "out" / "sweep.txt").read_text()

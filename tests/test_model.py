@@ -92,7 +92,7 @@ def test_cli_out_writes_frames_and_the_record(tmp_path, capsys):
     assert main(["run", "--set", "fleet.hosts=4", "--set", "run.steps=3", "--policy", "upstream",
                  "--out", str(out)]) == 0
     assert {p.name for p in out.iterdir()} == {"summary.parquet", "hosts.parquet", "by_class.parquet",
-                                               "scenario.yaml"}
+                                               "scenario.yaml", ".amxmodel-files"}
     rec = yaml.safe_load((out / "scenario.yaml").read_text())
     assert rec["seed"] == 20211116 and rec["package_version"] and "scenario" in rec
     assert set(pd.read_parquet(out / "summary.parquet")["policy"]) == {"upstream"}

@@ -21,6 +21,7 @@ from papermill.exceptions import PapermillExecutionError
 
 from amxmodel.cli import main
 from amxmodel.cli import mainjob as maincli
+from amxmodel.common.outdirs import MARKER, owned_names
 from amxmodel.plot.files import png_text
 from amxmodel.runs.notebook_params import check_parameters
 from amxmodel.runs.notebook_points import PARAMETERS, execute_notebook
@@ -107,10 +108,12 @@ def test_runs_with_small_parameters_and_exports(path, tmp_path):
     assert errors == []
     frame = pd.read_parquet(summary)
     assert {"policy", "metric", "value"} <= set(frame.columns) and len(frame)
-    exported = {p.suffix for p in charts.iterdir()}
-    assert exported == {".png", ".svg", ".txt"}
+    files = [p for p in charts.iterdir() if p.name != MARKER]  # the marker lists what was written
+    assert {p.suffix for p in files} == {".png", ".svg", ".txt"}
+    assert owned_names(charts) == {p.name for p in files}
     prefix = path.stem.split("_")[0] + "_"
-    assert all(p.name.startswith(prefix) or p.name == "reply.txt" for p in charts.iterdir())
+    assert all(p.name.startswith(prefix) or p.name in ("reply.txt", MARKER)
+               for p in charts.iterdir())
     for text in charts.glob("*.txt"):
         assert max(len(line) for line in text.read_text().splitlines()) <= 72
 
@@ -158,8 +161,9 @@ _REMOTE = re.compile(r"<script\b[^>]*\bsrc=[\"']?https?:|<link\b[^>]*\bhref=[\"'
 def test_main_with_a_set_shows_it_everywhere_and_drafts_the_reply(tmp_path, capsys):
     reports = tmp_path / "reports"
     assert main(["main", "--out", str(reports), "--set", "hardware.rdmsr_xfd_cycles=173"]) == 0
-    files = sorted(reports.iterdir())
+    files = sorted(p for p in reports.iterdir() if p.name != MARKER)
     assert {p.suffix for p in files} == {".ipynb", ".html", ".png", ".svg", ".txt"}
+    assert owned_names(tmp_path / "reports") == {p.name for p in files}  # main's and export's
     printed = capsys.readouterr().out
     assert all(str(p) in printed for p in files)
     nb = nbformat.read(reports / "01_sync_overhead.ipynb", as_version=4)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -174,3 +175,52 @@ def test_replay_is_deterministic(spr, raw):
     a = replay_steps("lazy-exit-user", spr, raw).result()
     b = replay_steps("lazy-exit-user", spr, raw).result()
     assert a == b
+
+
+@settings(max_examples=60, deadline=None)
+@given(traces(), st.integers(2, 60))
+def test_repeated_exits_in_closed_form_equal_exits_one_by_one(spr, raw, times):
+    """An exit's ``count`` priced in closed form once the state repeats gives the counters
+    (and errors) of replaying every exit."""
+    from amxmodel.kernel import upstream
+
+    raw = [{**ev, "count": ev["count"] * times} if ev["event"] == "exit" else ev for ev in raw]
+    saved = upstream.SETTLE_EXITS, upstream.CLOSED_FORM_MIN
+    try:
+        upstream.CLOSED_FORM_MIN = 2  # closed form for every repeated exit of these traces
+        closed = {p: replay_steps(p, spr, raw).result() for p in POLICY_NAMES}
+        upstream.SETTLE_EXITS = 0  # never watch: every exit replayed
+        looped = {p: replay_steps(p, spr, raw).result() for p in POLICY_NAMES}
+    finally:
+        upstream.SETTLE_EXITS, upstream.CLOSED_FORM_MIN = saved
+    assert closed == looped
+
+
+def test_a_billion_exits_take_no_time_and_scale_exactly(spr):
+    import time
+
+    def trace(n):
+        return [{"event": "create_vcpu", "vcpu": 0}, {"event": "set_cpuid", "vcpu": 0, "amx": True},
+                {"event": "run_enter", "vcpu": 0}, {"event": "guest_amx", "vcpu": 0},
+                {"event": "exit", "vcpu": 0, "kind": "kernel", "count": n}]
+
+    t0 = time.perf_counter()
+    for p in POLICY_NAMES:
+        small = replay_steps(p, spr, trace(10)).result()["counters"]
+        big = replay_steps(p, spr, trace(10**9)).result()["counters"]
+        assert big["vm_exits"] - small["vm_exits"] == 10**9 - 10
+        per_exit = (big["rdmsr_xfd"] - small["rdmsr_xfd"]) / (10**9 - 10)
+        assert per_exit in (0, 1, 2), per_exit
+    assert time.perf_counter() - t0 < 10
+
+
+def test_exits_that_never_settle_are_refused_past_the_bound(spr, monkeypatch):
+    from amxmodel.common.errors import InputError
+    from amxmodel.kernel import upstream
+
+    monkeypatch.setattr(upstream, "SETTLE_EXITS", 0)  # as if no exit ever repeated the state
+    monkeypatch.setattr(upstream, "MAX_UNSETTLED_EXITS", 10)
+    raw = [{"event": "create_vcpu", "vcpu": 0}, {"event": "run_enter", "vcpu": 0},
+           {"event": "exit", "vcpu": 0, "kind": "kernel", "count": 11}]
+    with pytest.raises(InputError, match=r"events\[2\] \(exit, count 11\).*at most 10 such exits"):
+        replay_steps("upstream", spr, raw)

@@ -32,11 +32,11 @@ from .measure import Measurement, line_error, reason_name
 
 TOOL = "kvm_stat"
 _STAMP = r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}"
-_INT = re.compile(r"-?\d+")
+_INT = re.compile(r"-?\d{1,19}")  # at most 19 digits: an int64 counter
 _FIELD = re.compile(r"[A-Za-z_][\w\-]*(\([\w\-/ ]+\))?")
 _BATCH = re.compile(r"^\s*(?P<name>\S+)(?:\s+kvm_\w+)?\s+(?P<total>-?\d+)"
                     r"\s+(?P<delta>-?\d+)\s*$")
-_COUNTER = re.compile(r"^\s*(?P<key>[^\s:]+?)\s*(?::\s*|\s+)(?P<value>-?\d+)\s*$")
+_COUNTER = re.compile(r"^\s*(?P<key>[^\s:]+?)\s*(?::\s*|\s+)(?P<value>-?\d{1,19})\s*$")
 _CHILD = re.compile(r"^(?P<parent>kvm_\w+)\((?P<child>[^)]*)\)$")
 
 
@@ -123,6 +123,10 @@ def _log(lines: list[str], path: str, m: Measurement) -> None:
         for key, value in zip(keys, values):
             sums[key] = sums.get(key, 0.0) + _delta(value, path, i + 1)
         stamps.append(_stamp(stamp, path, i + 1))
+        if len(stamps) > 1 and None not in stamps[-2:] and stamps[-1] < stamps[-2]:
+            raise line_error(path, i + 1, f"timestamp {stamps[-1]} is before the row above "
+                             f"({stamps[-2]}): the timestamps go backwards (two logs joined, or "
+                             "the clock changed); allowed: one log in time order")
     if not stamps:
         raise line_error(path, banner_line or 1, "a banner but no rows of values")
     m.variant = f"kvm_stat --log{' --csv' if csv else ''} ({len(stamps)} rows)"

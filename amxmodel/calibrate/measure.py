@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from amxmodel.common.errors import InputError
+from amxmodel.common.yamlio import excerpt, read_input_text
 
 _PREFIX = "EXIT_REASON_"
+MAX_COUNT_DIGITS = 19  # a 64-bit counter
 
 
 @dataclass
@@ -66,21 +68,17 @@ def reason_name(raw: str) -> str:
 def parse_count(text: str, path: str, lineno: int, what: str = "count") -> int:
     """A non-negative whole number from a column, or an error naming the line."""
     if not re.fullmatch(r"\d+", text):
-        raise line_error(path, lineno, f"{what} {text!r} is not a whole number >= 0")
+        raise line_error(path, lineno, f"{what} {excerpt(text)} is not a whole number >= 0")
+    if len(text) > MAX_COUNT_DIGITS:
+        raise line_error(path, lineno, f"{what} has {len(text)} digits; allowed: at most "
+                                       f"{MAX_COUNT_DIGITS}")
     return int(text)
 
 
 def read_lines(path: str | Path) -> list[str]:
     """The lines of a text file (no line ends); unreadable or empty files raise InputError."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{p}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{p}: is a directory, expected a tool's text output") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{p}: cannot read as text: {exc}") from None
+    text = read_input_text(p, "tool's text output")
     if not text.strip():
         raise InputError(f"{p}: the file is empty")
     return text.splitlines()

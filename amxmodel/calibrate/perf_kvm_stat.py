@@ -28,7 +28,7 @@ from .measure import Block, Measurement, combine_blocks, line_error, parse_count
 TOOL = "perf-kvm-stat"
 _ANALYZE = re.compile(r"^\s*Analyze events for (?P<what>.*?)(?:all VCPUs|VCPU (?P<vcpu>\d+)):\s*$")
 _TOTAL = re.compile(r"^\s*Total Samples:\s*(?P<n>\S+?),")
-_LOST = re.compile(r"^\s*Lost events:\s*(?P<n>\d+)")
+_LOST = re.compile(r"^\s*Lost events:\s*(?P<n>\d{1,19})\b")
 # pr_err() of get_exit_reason(), interleaved with the rows when stderr goes to the same file
 _UNKNOWN_CODE = re.compile(r"^\s*unknown kvm exit code:\s*(?P<code>\d+) on (?P<isa>\S+)")
 _PCT = r"\S+%"

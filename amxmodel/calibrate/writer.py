@@ -72,14 +72,18 @@ def validate(data: dict[str, Any], out: Path) -> None:
         raise InputError(f"{out}: the calibrated class would not load: {exc}") from None
 
 
+MINE = "written by 'amxmodel calibrate'"  # on the first line of every class it writes
+
+
 def check_out(out: Path, force: bool) -> None:
-    """Refuse an output path the model could not read back, or one that exists."""
-    if out.suffix not in (".yaml", ".yml"):
-        raise InputError(f"--out {out}: must end in .yaml so that --set workload=PATH reads it")
-    if not out.parent.is_dir():
-        raise InputError(f"--out {out}: no such folder '{out.parent}'")
-    if out.exists() and not force:
-        raise InputError(f"--out {out}: exists; give --force to replace it")
+    """Refuse an output path the model could not read back, one inside the package, the
+    notebooks or the shipped data (``data/workloads/`` excepted: the documented place for a
+    new class), or one that exists (with ``force``: one amxmodel did not write)."""
+    from amxmodel.common.datafiles import data_dir
+    from amxmodel.common.outdirs import check_out_file
+
+    check_out_file(out, "--out", force, (".yaml", ".yml"), MINE,
+                   allowed_in=data_dir() / "workloads")
 
 
 class _Dumper(yaml.SafeDumper):

@@ -6,14 +6,19 @@ command's module and one-line help, so ``amxmodel --help`` imports no command mo
 ``amxmodel run`` imports only ``cli/run.py`` (and what it needs).
 
 Every command reads validated input through the package and prints a table, JSON or CSV.
-Bad input ends with one line ``amxmodel: error: ...`` and exit status 2, without a
-traceback (``--debug`` shows one) and without leaving partial output behind.
+Bad input (including a bad flag, and a file that cannot be read or written) ends with one
+line ``amxmodel: error: ...`` and exit status 2, without a traceback (``--debug`` shows
+one) and without leaving partial output behind. An interruption ends with one line and
+exit status 130 (Ctrl-C, SIGINT) or 143 (SIGTERM): SIGTERM is turned into an exception so
+that every writer removes its temporary files on the way out.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -58,6 +63,36 @@ COMMANDS: dict[str, Command] = {
 }
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that ``finally`` blocks and writers clean up."""
+
+
+def _on_sigterm(signum, frame):  # signal handler signature
+    raise Terminated
+
+
+def install_signal_handlers() -> None:
+    """SIGTERM raises :class:`Terminated`; SIGINT raises KeyboardInterrupt (the default)."""
+    if sys.platform != "win32":
+        signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def say(line: str) -> None:
+    """Print one line to stderr, whatever the terminal's encoding can show."""
+    enc = getattr(sys.stderr, "encoding", None) or "utf-8"
+    text = line if len(line) <= 2000 else line[:2000] + " ..."
+    text = text.encode(enc, "backslashreplace").decode(enc, "replace")
+    print(text, file=sys.stderr)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with the package's error format: one line, exit status 2."""
+
+    def error(self, message: str):
+        say(f"amxmodel: error: {message} (see '{self.prog} --help')")
+        raise SystemExit(2)
+
+
 def command_module(name: str):
     """The module that implements command ``name`` (imported on demand)."""
     return importlib.import_module(f"amxmodel.cli.{COMMANDS[name].module}")
@@ -75,7 +110,7 @@ def _chosen(argv: Sequence[str]) -> str | None:
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The parser; the options of command ``only`` (or of every command when None)."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="amxmodel",
         description="What it costs to virtualize Intel AMX in KVM, per kernel design, for a fleet.",
     )
@@ -91,21 +126,46 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit status."""
+    install_signal_handlers()
     argv = list(sys.argv[1:] if argv is None else argv)
-    name = _chosen(argv)
-    parser = build_parser(only=name or "")
-    args = parser.parse_args(argv)
+    debug = "--debug" in argv[:1]
+    try:
+        name = _chosen(argv)
+        parser = build_parser(only=name or "")
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # --help (0) or a bad flag (2, its one line printed)
+            return exc.code if isinstance(exc.code, int) else 2
+        debug = args.debug
+        return command_module(args.command).run(args)
+    except Exception as exc:  # every error the user can cause ends as one line
+        if debug:
+            raise
+        return _report(exc)
+    except KeyboardInterrupt:
+        say("amxmodel: interrupted")
+        return 130
+    except Terminated:
+        say("amxmodel: terminated")
+        return 143
+
+
+def _report(exc: Exception) -> int:
+    """One line for an error; exit status 2 for the user's input or files, else 1."""
     from amxmodel.common.errors import InputError
 
-    try:
-        return command_module(args.command).run(args)
-    except InputError as exc:
-        if args.debug:
-            raise
-        print(f"amxmodel: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("amxmodel: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
+    if isinstance(exc, BrokenPipeError):  # a reader such as head(1) went away: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    if isinstance(exc, InputError):
+        say(f"amxmodel: error: {exc}")
+        return 2
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        say(f"amxmodel: error: {where}{exc.strerror or exc} (use --debug for a traceback)")
+        return 2
+    if isinstance(exc, (RecursionError, MemoryError)):
+        say(f"amxmodel: error: input too large or too deeply nested ({type(exc).__name__}); "
+            "use --debug for a traceback")
+        return 2
+    raise exc

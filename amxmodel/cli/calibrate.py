@@ -24,7 +24,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vcpus", type=int, metavar="N",
                    help="vCPUs measured, when FILE does not say it (kvm_stat, reports for all vCPUs)")
     p.add_argument("--out", required=True, metavar="PATH.yaml",
-                   help="workload file to write, e.g. data/workloads/myhost.yaml")
+                   help="workload file to write, e.g. data/workloads/myhost.yaml (the one "
+                        "place inside the package's folders where amxmodel writes: "
+                        "--set workload=myhost then finds it; elsewhere any folder outside the "
+                        "checkout)")
     p.add_argument("--base", default="web", metavar="CLASS",
                    help="workload class (name or file) that gives the fields not measured (default: web)")
     p.add_argument("--name", default=None, help="class name (default: the stem of --out)")
@@ -32,7 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="spread of exits_per_vcpu_s (sigma of the log), instead of the measured one")
     p.add_argument("--mapping", default=None, metavar="FILE",
                    help="exit reason -> kinds table (default: data/calibrate/exit_reasons.yaml)")
-    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists and amxmodel calibrate wrote it "
+                        "(a file it did not write is never replaced)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from amxmodel.cli.options import add_force_arg
 from amxmodel.plot.frames import CHART_KINDS
 
 
@@ -26,8 +27,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         dest="to_dir",
         required=True,
         metavar="DIR",
-        help="output directory (created if missing); files are named <chart>.<ext>",
+        help="output directory: a new or empty one, or one amxmodel wrote before; files are "
+             "named <chart>.<ext>",
     )
+    add_force_arg(p, "--to")
     p.add_argument(
         "--formats",
         default="png,svg,txt",
@@ -60,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     options = {"sweep": sweep} if sweep else None
     if sys.stderr.isatty():
         print(f"export: drawing charts of {args.results} ...", file=sys.stderr, flush=True)
-    for path in export_results(args.results, args.to_dir, args.formats, charts, options):
+    for path in export_results(args.results, args.to_dir, args.formats, charts, options,
+                               force=args.force):
         print(path)
     return 0

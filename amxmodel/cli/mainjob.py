@@ -26,11 +26,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from amxmodel.cli.options import add_scenario_args
-from amxmodel.common.atomicio import write_text
+from amxmodel.cli.options import add_force_arg, add_scenario_args
+from amxmodel.common.atomicio import TMP_MARK, write_text
 from amxmodel.common.datafiles import notebooks_dir
 from amxmodel.common.errors import InputError
-from amxmodel.common.outdirs import check_out_dir
+from amxmodel.common.outdirs import HELD_ENV, check_out_dir, output_folder
 
 MAIN_NOTEBOOK = "01_sync_overhead.ipynb"
 # <script src="http..."> and <link href="http..."> (nbconvert's require.js, MathJax, fonts)
@@ -44,7 +44,9 @@ _LOADER = re.compile(r"<script\b[^>]*>(?:(?!</script>).)*?\bimport\(\s*[\"'`]htt
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``amxmodel main``."""
     p.add_argument("--out", default="reports", metavar="DIR",
-                   help="reports folder (default: reports); created if missing")
+                   help="reports folder (default: reports): a new or empty one, or one amxmodel "
+                        "wrote before")
+    add_force_arg(p, "--out")
     p.add_argument("--scenario", default="default", metavar="NAME",
                    help="scenario file or name under data/scenarios (default: default)")
     add_scenario_args(p)
@@ -90,37 +92,47 @@ def _progress(message: str) -> None:
 
 
 def run_main(out: str | Path, notebook: Path | None = None, scenario: str = "default",
-             sets: Sequence[str] = ()) -> list[Path]:
+             sets: Sequence[str] = (), force: bool = False) -> list[Path]:
     """Execute ``notebook`` (the shipped main notebook) into ``out`` with ``scenario`` and
-    ``sets``, and render it; return the files now in ``out``."""
+    ``sets``, and render it; return the files now in ``out``. ``out`` follows the
+    output-folder rule (:mod:`amxmodel.common.outdirs`)."""
     notebook = notebook or notebooks_dir() / MAIN_NOTEBOOK
     from amxmodel.inputs.scenario import load_scenario
     from amxmodel.runs.notebook_points import KERNEL_NAME, execute_notebook
 
-    out = check_out_dir(out, "--out")
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out}: exists and is not a folder")
+    check_out_dir(out, "--out")
     if not notebook.is_file():
         raise InputError(f"{notebook}: no such notebook (the package was installed without its notebooks)")
     load_scenario(scenario, list(sets))  # a bad --set or --scenario stops here, nothing run
-    out.mkdir(parents=True, exist_ok=True)
-    ensure_kernel(KERNEL_NAME)
-    before = {p: p.stat().st_mtime_ns for p in out.iterdir()}
-    executed = out / notebook.name
-    tmp = out / f".{notebook.stem}.tmp-{os.getpid()}.ipynb"
     scenario_ref = str(Path(scenario).resolve()) if Path(scenario).suffix in (".yaml", ".yml") \
         else scenario
-    _progress(f"main: running {notebook.name} ...")
-    try:
-        execute_notebook(notebook, tmp, {"out_dir": str(out), "scenario": scenario_ref,
-                                         "sets": list(sets)})
-    finally:
-        if tmp.exists():  # kept whole, failed or not
-            os.replace(tmp, executed)
-    _progress(f"main: rendering {executed.with_suffix('.html').name}")
-    render_html(executed, executed.with_suffix(".html"))
-    return sorted(p for p in out.iterdir() if not p.name.startswith(".")
-                  and before.get(p) != p.stat().st_mtime_ns)
+    with output_folder(out, "--out", force) as folder:
+        executed = folder.path / notebook.name
+        html_path = executed.with_suffix(".html")
+        folder.claim([executed.name, html_path.name])
+        ensure_kernel(KERNEL_NAME)
+        folder.ensure()  # created and locked now: the notebook writes into it
+        before = {p: p.stat().st_mtime_ns for p in folder.path.iterdir()}
+        tmp = folder.path / f".{notebook.stem}{TMP_MARK}{os.getpid()}.ipynb"
+        held = os.environ.get(HELD_ENV)
+        os.environ[HELD_ENV] = str(folder.path.resolve())  # the notebook's export: no 2nd lock
+        _progress(f"main: running {notebook.name} ...")
+        try:
+            execute_notebook(notebook, tmp, {"out_dir": str(folder.path), "scenario": scenario_ref,
+                                             "sets": list(sets)})
+        finally:
+            if held is None:
+                os.environ.pop(HELD_ENV, None)
+            else:
+                os.environ[HELD_ENV] = held
+            if tmp.exists():  # kept whole, failed or not
+                folder.own([executed.name])
+                os.replace(tmp, executed)
+        _progress(f"main: rendering {html_path.name}")
+        folder.own([html_path.name])
+        render_html(executed, html_path)
+        return sorted(p for p in folder.path.iterdir() if not p.name.startswith(".")
+                      and before.get(p) != p.stat().st_mtime_ns)
 
 
 def write_index(out: Path, notebooks: Sequence[Path], how: str = "") -> Path:
@@ -144,17 +156,22 @@ def write_index(out: Path, notebooks: Sequence[Path], how: str = "") -> Path:
     return write_text(out / "index.html", page)
 
 
-def run_all(out: str | Path, scenario: str = "default", sets: Sequence[str] = ()) -> list[Path]:
+def run_all(out: str | Path, scenario: str = "default", sets: Sequence[str] = (),
+            force: bool = False) -> list[Path]:
     """Every shipped notebook executed into ``out`` and rendered, then ``index.html``."""
     out = Path(out)
     notebooks = sorted(notebooks_dir().glob("*.ipynb"))
     written: list[Path] = []
     for i, nb in enumerate(notebooks, 1):
         _progress(f"main --all: notebook {i} of {len(notebooks)}")
-        written += run_main(out, nb, scenario, sets)
+        written += run_main(out, nb, scenario, sets, force)
     how = " ".join(["amxmodel main --all", *([f"--scenario {scenario}"] if scenario != "default"
                                              else []), *(f"--set {s}" for s in sets)])
-    written.append(write_index(out, [out / nb.name for nb in notebooks], how))
+    with output_folder(out, "--out", force) as folder:
+        folder.claim(["index.html"])
+        folder.ensure()
+        folder.own(["index.html"])
+        written.append(write_index(folder.path, [folder.path / nb.name for nb in notebooks], how))
     return sorted(set(written))
 
 
@@ -165,9 +182,10 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     try:
         if args.all:
-            written = run_all(args.out, args.scenario, args.sets)
+            written = run_all(args.out, args.scenario, args.sets, force=args.force)
         else:
-            written = run_main(args.out, scenario=args.scenario, sets=args.sets)
+            written = run_main(args.out, scenario=args.scenario, sets=args.sets,
+                               force=args.force)
     except failed as exc:
         print(f"amxmodel: notebook failed in cell {exc.exec_count}: {exc.ename}: "
               f"{exc.evalue}; executed notebook kept in {Path(args.out).resolve()}",

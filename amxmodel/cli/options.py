@@ -30,3 +30,9 @@ def add_executor_args(p: argparse.ArgumentParser, unit: str) -> None:
 def executor_args(args: argparse.Namespace) -> dict[str, Any]:
     """The parsed flags of :func:`add_executor_args` as keyword arguments of ``using``."""
     return {"jobs": args.jobs, "scheduler": args.scheduler, "dask_local": args.dask_local}
+def add_force_arg(p: argparse.ArgumentParser, flag: str = "--out") -> None:
+    """``--force``: write into a ``flag`` folder that holds other files (the rule of
+    :mod:`amxmodel.common.outdirs`)."""
+    p.add_argument("--force", action="store_true",
+                   help=f"write into a {flag} folder that holds other files too (they are kept; "
+                        "a file amxmodel did not write is never replaced)")

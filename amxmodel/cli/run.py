@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from amxmodel.cli.options import add_executor_args, add_scenario_args, executor_args
+from amxmodel.cli.options import add_executor_args, add_force_arg, add_scenario_args, executor_args
 from amxmodel.inputs.designs import POLICY_NAMES
 from amxmodel.inputs.modes import MODES
 
@@ -24,28 +24,38 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="repeat the run recorded in RESULT_DIR/scenario.yaml (its resolved "
                         "scenario, mode and seed) bit for bit; --set/--policy/--seed apply on top")
     add_executor_args(p, "host chunks")
-    p.add_argument("--out", default=None, help="write parquet frames and scenario.yaml here")
+    p.add_argument("--out", default=None,
+                   help="write parquet frames and scenario.yaml into this folder: a new or "
+                        "empty one, or one amxmodel wrote before")
+    add_force_arg(p, "--out")
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
 
 
 def run(args: argparse.Namespace) -> int:
-    from amxmodel.common.errors import InputError
-    from amxmodel.common.outdirs import check_out_dir
-    from amxmodel.plot.runtable import render
-    from amxmodel.runs.run import run
+    import contextlib
 
-    if args.seed is not None and args.seed < 0:
-        raise InputError(f"--seed {args.seed}: allowed: 0 or more")
-    if args.out:
-        check_out_dir(args.out, "--out")
-    scenario, mode, seed = args.scenario, args.mode or "sample", args.seed
-    if args.from_dir is not None:
-        scenario, mode, seed = _recorded(args)
-    res = run(scenario, args.sets, mode=mode, policies=args.policy, seed=seed,
-              **executor_args(args))
+    from amxmodel.common.errors import InputError
+    from amxmodel.common.outdirs import output_folder
+    from amxmodel.plot.runtable import render
+    from amxmodel.runs.run import RESULT_NAMES, run, write_results_dir
+
+    if args.seed is not None and not 0 <= args.seed < 2**64:
+        raise InputError(f"--seed {args.seed}: allowed: 0 to 2**64-1")
+    saved = None
+    with contextlib.ExitStack() as stack:
+        folder = None
+        if args.out:  # checked, created and locked before any computation
+            folder = stack.enter_context(output_folder(args.out, "--out", args.force))
+            folder.claim(RESULT_NAMES)
+        scenario, mode, seed = args.scenario, args.mode or "sample", args.seed
+        if args.from_dir is not None:
+            scenario, mode, seed = _recorded(args)
+        res = run(scenario, args.sets, mode=mode, policies=args.policy, seed=seed,
+                  **executor_args(args))
+        if folder is not None:
+            saved = write_results_dir(args.out, res.result_files(), res.record, folder=folder)
     print(render(res.summary, args.format, res.header, res.facts, order=args.policy))
-    if args.out:
-        saved = res.save(args.out)
+    if saved is not None:
         print(f"wrote {saved}/ (summary.parquet, hosts.parquet, by_class.parquet, scenario.yaml)",
               file=sys.stderr if args.format != "table" else sys.stdout)
     print(f"run: {res.elapsed_s:.2f} s", file=sys.stderr)

@@ -9,13 +9,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from amxmodel.cli.options import add_executor_args, executor_args
+from amxmodel.cli.options import add_executor_args, add_force_arg, executor_args
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``amxmodel sweep``."""
     p.add_argument("grid", help="grid YAML file (see data/sweeps/)")
-    p.add_argument("--out", required=True, help="output folder (points/*.parquet, sweep.yaml, ...)")
+    p.add_argument("--out", required=True,
+                   help="output folder (points/*.parquet, sweep.yaml, ...): a new or empty one, "
+                        "or one this sweep wrote before (resumed)")
+    add_force_arg(p, "--out")
     add_executor_args(p, "points")
     p.add_argument("--retry-failed", action="store_true",
                    help="run again the points that failed before (default: skip and report them)")
@@ -24,7 +27,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from amxmodel.runs.sweep import run_sweep
 
-    res = run_sweep(args.grid, args.out, retry_failed=args.retry_failed, **executor_args(args))
+    res = run_sweep(args.grid, args.out, retry_failed=args.retry_failed, force=args.force,
+                    **executor_args(args))
+    for pid, why in res.rerun.items():
+        print(f"amxmodel: point {pid} ran again: its file {why}", file=sys.stderr)
     print(f"sweep {args.grid}: {res.total} points: {len(res.ran)} ran, {len(res.skipped)} "
           f"already done, {len(res.failed)} failed, {len(res.failed_before)} failed before "
           f"(skipped); {res.elapsed_s:.1f} s; results in {res.out_dir / 'points'}")

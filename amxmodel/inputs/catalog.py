@@ -29,8 +29,8 @@ class ParamSpec(BaseModel):
     name: str
     section: str
     unit: str
-    allowed: tuple[float, float]
-    default: float | None = None
+    allowed: tuple[int | float, int | float]  # ints stay exact (run.seed up to 2**64-1)
+    default: int | float | None = None
     plausible: tuple[float, float] | None = None
     source: str | None = None
     help: str = ""
@@ -48,8 +48,11 @@ class ParamSpec(BaseModel):
             raise InputError(f"{where}: '{self.name}' must be a number, got {value!r}; {rule}")
         if math.isnan(value) or math.isinf(value):
             raise InputError(f"{where}: '{self.name}' must be finite, got {value}; {rule}")
-        if self.integer and float(value) != int(value):
+        if self.integer and isinstance(value, float) and not value.is_integer():
             raise InputError(f"{where}: '{self.name}' must be a whole number, got {value}; {rule}")
+        if self.integer and isinstance(value, float) and abs(value) >= 2**53:
+            raise InputError(f"{where}: '{self.name}' = {_fmt(value)} is beyond exact floats; "
+                             f"write it as a whole number without a decimal point; {rule}")
         if not lo <= value <= hi:
             raise InputError(f"{where}: '{self.name}' = {_fmt(value)} is out of range; {rule}")
         return int(value) if self.integer else float(value)

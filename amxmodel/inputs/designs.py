@@ -109,6 +109,9 @@ def resolve_policies(value, where: str = "policies") -> list[str]:
     if not isinstance(value, (list, tuple)) or not value:
         raise InputError(f"{where}: expected 'all' or a list of policies; allowed: {', '.join(POLICY_NAMES)}")
     for name in value:
+        if not isinstance(name, str):
+            raise InputError(f"{where}: a policy is a name, got a {type(name).__name__}; allowed: "
+                             f"{', '.join(POLICY_NAMES)}")
         if name not in POLICIES:
             raise unknown("policy", name, POLICY_NAMES, where)
     return [p for p in POLICY_NAMES if p in value]

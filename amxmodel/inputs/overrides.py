@@ -26,7 +26,7 @@ from typing import Any
 from amxmodel.common.errors import InputError, closest, unknown
 from amxmodel.common.yamlio import parse_scalar
 from amxmodel.inputs import catalog
-from amxmodel.inputs.designs import resolve_policies
+from amxmodel.inputs.designs import POLICY_NAMES, resolve_policies
 from amxmodel.inputs.parts import load_part, load_workloads
 from amxmodel.inputs.workloads import check_share
 
@@ -53,7 +53,7 @@ def override_pairs(sets) -> list[tuple[str, Any]]:
         if "=" not in item:
             raise InputError(f"--set {item!r}: expected key=value, e.g. hardware.rdmsr_xfd_cycles=100")
         key, value = item.split("=", 1)
-        parsed = parse_scalar(value)
+        parsed = parse_scalar(value, f"--set {key.strip()}")
         out.append((key.strip(), parsed if key.strip() in _NAMES else as_number(parsed)))
     return out
 
@@ -91,7 +91,13 @@ def _apply_one(raw, key: str, value, where: str) -> None:
     elif head == "mix" and rest:
         check_share(rest, value, where)
         raw["fleet"].setdefault("mix", {})[rest] = value
-        load_workloads(raw)
+        try:
+            load_workloads(raw)
+        except InputError as exc:  # the class named by this override: say so
+            raise InputError(f"{where}: {str(exc).removeprefix('workloads: ')}") from None
+    elif head == "policies" and rest:
+        raise InputError(f"{where}: policies is set as a whole list, not by element; allowed: "
+                         f"e.g. --set policies=upstream,sync-always (names: {', '.join(POLICY_NAMES)})")
     elif head == "workloads" and rest:
         cls, _, fkey = rest.partition(".")
         targets = list(raw["workloads"]) if cls == "*" else [cls]

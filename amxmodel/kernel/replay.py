@@ -13,6 +13,7 @@ host without AMX in XCR0 (``no-amx``) would not execute.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ def replay_trace(trace: Trace | dict, policies=None, hardware: Hardware | None =
     if not isinstance(trace, Trace):
         trace = parse_trace(trace)
     names = resolve_policies(policies if policies else "all", f"{trace.where}: policies")
+    check_work(trace, len(names))
     hw = _hardware_for(trace, hardware)
     results = []
     for name in names:
@@ -54,6 +56,24 @@ def replay_trace(trace: Trace | dict, policies=None, hardware: Hardware | None =
             model.apply(ev)
         results.append(model.result())
     return results
+
+
+MAX_STEPS = 20_000_000  # events x policies; about 4 us each on this 2-core machine
+STEP_S = 4e-6
+
+
+def check_work(trace: Trace, policies: int) -> None:
+    """Refuse a trace of more than :data:`MAX_STEPS` events x policies
+    (``$AMXMODEL_MAX_REPLAY_STEPS`` raises it). An exit's ``count`` is priced in closed form
+    once the state repeats (:meth:`amxmodel.kernel.upstream.ReferenceModel.on_exit`)."""
+    env = os.environ.get("AMXMODEL_MAX_REPLAY_STEPS", "")
+    limit = int(env) if env.isdigit() else MAX_STEPS
+    steps = len(trace.events) * policies
+    if steps > limit:
+        raise InputError(f"{trace.where}: {len(trace.events):,} events x {policies} policies = "
+                         f"{steps:,} replay steps, about {steps * STEP_S / 60:,.1f} min; allowed: "
+                         f"at most {limit:,} (fewer with --policy NAME, or set "
+                         "AMXMODEL_MAX_REPLAY_STEPS to wait that long)")
 
 
 def replay_file(path: str | Path, policies=None, hardware: Hardware | None = None,

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from amxmodel.common.errors import InputError, unknown
-from amxmodel.common.yamlio import load_yaml
+from amxmodel.common.yamlio import excerpt, load_yaml
 from amxmodel.kernel.xfeatures import XTILEDATA
 
 U64_MAX = (1 << 64) - 1
@@ -161,8 +161,12 @@ def parse_event(raw: Any, index: int, where: str) -> Event:
     """Check one raw event mapping and fill in defaults."""
     at = f"{where}: events[{index}]"
     if not isinstance(raw, dict) or "event" not in raw:
-        raise InputError(f"{at}: expected a mapping with 'event:' and its arguments, got {raw!r}")
+        raise InputError(f"{at}: expected a mapping with 'event:' and its arguments, got "
+                         f"{excerpt(raw)}")
     name = raw["event"]
+    if not isinstance(name, str):
+        raise InputError(f"{at}: 'event' must be a name, got {excerpt(name)}; allowed: "
+                         f"{', '.join(EVENTS)}")
     if name not in EVENTS:
         raise unknown("event", str(name), EVENTS, at)
     at = f"{at} ({name})"

@@ -85,14 +85,16 @@ def reply(results: Any, out_dir: str | Path | None, tornado: pd.DataFrame | None
     ``out_dir/reply.txt`` when ``out_dir`` is not empty (its path printed). ``tornado``: a
     tornado frame of ``policy`` for the assumptions that matter most."""
     from amxmodel.common.atomicio import write_text
+    from amxmodel.common.outdirs import output_folder
     from amxmodel.plot.reply import reply_text
 
     body = reply_text(results, tornado, policy)
     if out_dir:
-        path = Path(out_dir) / "reply.txt"
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-        write_text(path, body)
-        print(path)
+        with output_folder(out_dir, "out_dir") as folder:  # the rule of every writer
+            folder.claim(["reply.txt"])
+            folder.ensure()
+            folder.own(["reply.txt"])
+            print(write_text(folder.path / "reply.txt", body))
     return body
 
 

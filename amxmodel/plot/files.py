@@ -6,17 +6,17 @@
 (vl-convert, scale 2), ``<chart>.svg`` and ``<chart>.txt`` (72 columns). A thread on
 the list then gets the same numbers as a picture and as quotable text.
 
-All files are rendered into a temporary directory inside the target first and moved into
-place with :func:`os.replace` only when every one of them succeeded: a failed export
-leaves nothing behind, and a reader never sees a half-written PNG.
+The target follows the output-folder rule of :mod:`amxmodel.common.outdirs` (new, empty, or
+one amxmodel wrote; ``force`` writes beside other files, never replacing them). All files
+are rendered into a temporary directory inside the target first and moved into place with
+:func:`os.replace` only when every one of them succeeded: a failed export leaves nothing
+behind, and a reader never sees a half-written PNG.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import struct
-import tempfile
 import zlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -27,7 +27,7 @@ import pyarrow as pa
 import vl_convert
 
 from amxmodel.common.errors import InputError, unknown
-from amxmodel.common.outdirs import check_name, check_out_dir
+from amxmodel.common.outdirs import check_name, check_out_dir, output_folder
 from amxmodel.common.yamlio import load_yaml
 from amxmodel.plot.charts import build_chart
 from amxmodel.plot.frames import SUMMARY_COLUMNS, available_kinds, chart_caption, check_kind
@@ -63,12 +63,21 @@ def _read_parquet(path: Path, columns: Iterable[str]) -> pd.DataFrame:
     except (OSError, ValueError, pa.ArrowException) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(f"{path}: cannot read parquet: {first}") from None
+    return _check_columns(path, df, columns)
+
+
+def _check_columns(path: Path, df: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
+    """``df`` if it has ``columns`` and a numeric ``value`` column; else InputError."""
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise InputError(
             f"{path}: missing column(s) {', '.join(missing)}; "
             f"has {', '.join(map(str, df.columns)) or 'none'}"
         )
+    for col in ("value", "overhead_fraction"):
+        if col in df.columns and not pd.api.types.is_numeric_dtype(df[col]):
+            raise InputError(f"{path}: column '{col}' holds {df[col].dtype} values; "
+                             "allowed: numbers (a file amxmodel wrote)")
     return df
 
 
@@ -80,15 +89,19 @@ def _yaml_mapping(path: Path, what: str) -> dict:
 
 def load_sweep(path: Path) -> dict:
     """The frames of a sweep directory: ``sweep`` (every finished point) and ``scenario``."""
+    from amxmodel.runs.sweep import read_point_file
+
     points = path / "points"
-    if not any(points.glob("*.parquet")):
+    files = sorted(p for p in points.glob("*.parquet") if not p.name.startswith("."))
+    if not files:
         raise InputError(f"{points}: no finished point yet")
     record = _yaml_mapping(path / "sweep.yaml", "sweep record")
     grid = record.get("grid") if isinstance(record.get("grid"), Mapping) else {}
     grid_file = Path(str(record.get("grid_file", path))).stem
     meta = {**sweep_record(grid, grid_file), "package_version": record.get("package_version"),
             "git_commit": record.get("git_commit")}
-    return {"sweep": _read_parquet(points, SUMMARY_COLUMNS[:4]), "scenario": meta}
+    frame = pd.concat([read_point_file(f) for f in files], ignore_index=True)
+    return {"sweep": _check_columns(points, frame, SUMMARY_COLUMNS[:4]), "scenario": meta}
 
 
 def load_results(results_dir: str | os.PathLike) -> dict:
@@ -166,6 +179,7 @@ def export_results(
     charts: Iterable[str] | Mapping[str, str] | None = None,
     options: Mapping[str, Mapping[str, Any]] | None = None,
     prefix: str = "",
+    force: bool = False,
 ) -> list[Path]:
     """Write ``<chart>.<format>`` for each chart and format into ``to_dir``; return the paths.
 
@@ -196,30 +210,20 @@ def export_results(
         )
     for kind in kinds:
         check_kind(kind, frames)
-    if target.exists() and not target.is_dir():
-        raise InputError(f"{target}: exists and is not a directory")
-    created = not target.exists()
-    try:
-        target.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".export-", dir=target))
-    except OSError as exc:
-        raise InputError(f"{target}: cannot create output directory: {exc.strerror}") from None
-    try:
-        names = []
-        with use_theme():
-            for kind in kinds:
-                header = chart_caption(kind, frames)
-                opts = dict((options or {}).get(kind, {}))
-                spec = (build_chart(kind, frames, header, **opts).to_json()
-                        if set(fmts) - {"txt"} else None)
-                for fmt in fmts:
-                    name = f"{stems[kind]}.{fmt}"
-                    (staging / name).write_bytes(_render(kind, fmt, frames, header, spec, opts))
-                    names.append(name)
-        for name in names:
-            os.replace(staging / name, target / name)
-        return [target / name for name in names]
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        if created and not any(target.iterdir()):
-            target.rmdir()
+    with output_folder(target, "--to", force) as folder:
+        folder.claim(f"{stems[kind]}.{fmt}" for kind in kinds for fmt in fmts)
+        with folder.staging() as staging:
+            names = []
+            with use_theme():
+                for kind in kinds:
+                    header = chart_caption(kind, frames)
+                    opts = dict((options or {}).get(kind, {}))
+                    spec = (build_chart(kind, frames, header, **opts).to_json()
+                            if set(fmts) - {"txt"} else None)
+                    for fmt in fmts:
+                        name = f"{stems[kind]}.{fmt}"
+                        (staging / name).write_bytes(
+                            _render(kind, fmt, frames, header, spec, opts))
+                        names.append(name)
+            folder.install(staging, names)
+            return [target / name for name in names]

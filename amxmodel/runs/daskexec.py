@@ -9,11 +9,19 @@ worker that dies mid-task has its tasks rescheduled by dask (a nanny restarts it
 that raised runs again up to ``retries`` times. dask is optional: nothing here imports it
 until a cluster is asked for, and then a missing install is an InputError that names
 ``pip install 'amxmodel[cluster]'``.
+
+Before dask connects to ``--scheduler``, :func:`probe_scheduler` opens the address itself
+and reads what answers: a dask scheduler greets a new connection at once with a
+length-prefixed handshake. Anything else (an SSH banner, which dask would read as a
+2.8 EiB frame length; an HTTP server, which waits for a request and made dask hang) ends
+with one line saying what answered, within :data:`PROBE_S` seconds.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
+import struct
 import sys
 import uuid
 from collections.abc import Callable
@@ -28,6 +36,52 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
 CONNECT_TIMEOUT_S = 10.0
+PROBE_S = 5.0
+MAX_HANDSHAKE = 2**20  # a dask handshake's first frame lengths are a few hundred bytes
+
+
+def _host_port(address: str) -> tuple[str, int] | None:
+    """Host and port of a ``tcp://host:port`` (or ``host:port``) address; None for others."""
+    rest = address.removeprefix("tcp://")
+    if "://" in rest:
+        return None
+    host, sep, port = rest.rpartition(":")
+    if not sep or not port.isdigit():
+        return None
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def probe_scheduler(address: str, timeout: float | None = None) -> None:
+    """InputError unless something at ``address`` greets like a dask scheduler."""
+    hp = _host_port(address)
+    if hp is None:
+        return  # tls://, inproc:// ...: left to dask
+    timeout = PROBE_S if timeout is None else timeout
+    flag = f"--scheduler {address}"
+    try:
+        with socket.create_connection(hp, timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            data = b""
+            while len(data) < 16:
+                chunk = sock.recv(64)
+                if not chunk:
+                    break
+                data += chunk
+    except TimeoutError:
+        if not data:
+            raise InputError(f"{flag}: a service there accepted the connection but sent nothing "
+                             f"in {timeout:g} s (an HTTP server? a dask scheduler greets at "
+                             "once); allowed: the address of a dask scheduler") from None
+    except OSError as exc:
+        raise InputError(f"{flag}: cannot reach a dask scheduler there "
+                         f"({exc.strerror or exc})") from None
+    if len(data) >= 16:
+        first, second = struct.unpack("<QQ", data[:16])
+        if first < MAX_HANDSHAKE and second < MAX_HANDSHAKE:
+            return
+    shown = data[:60].decode("ascii", "backslashreplace").strip()
+    raise InputError(f"{flag}: not a dask scheduler; it answered {shown!r}; allowed: the address "
+                     "of a dask scheduler, e.g. tcp://host:8786")
 
 
 @dataclass
@@ -64,9 +118,10 @@ class Dask(BaseExecutor):
                 dashboard_address=":0", silence_logs=logging.CRITICAL)
             self._opened.append(cluster)
             return distributed.Client(cluster)
+        probe_scheduler(self.scheduler)
         try:
             return distributed.Client(self.scheduler, timeout=CONNECT_TIMEOUT_S)
-        except (OSError, ValueError, TypeError) as exc:
+        except (OSError, ValueError, TypeError, MemoryError) as exc:
             raise InputError(f"--scheduler {self.scheduler}: cannot reach a dask scheduler "
                              f"there ({exc})") from None
 

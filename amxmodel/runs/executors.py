@@ -8,9 +8,14 @@ merged result is bit-identical whoever runs it. Every executor has one method,
 bar over items on a terminal.
 
 - :class:`InProcess`: a plain loop.
-- :class:`ProcessPool`: ``jobs`` spawned local processes (safe inside Jupyter). A worker
-  that dies (``BrokenProcessPool``) loses only the items that had not finished: they run
-  again in a fresh pool, up to ``retries`` times.
+- :class:`ProcessPool`: ``jobs`` spawned local processes (safe inside Jupyter), at most
+  one per core unless ``$AMXMODEL_OVERSUBSCRIBE=1``. A worker that dies
+  (``BrokenProcessPool``) loses only the items that had not finished: they run again in a
+  fresh pool, up to ``retries`` times. Workers die with their parent: Linux delivers them
+  SIGTERM when it exits (``prctl(PR_SET_PDEATHSIG)``) and a watchdog thread checks the
+  parent elsewhere; they ignore Ctrl-C (the parent stops them), and a SIGTERM unwinds the
+  item they run (its temporary files go) before the worker exits. An interrupted parent
+  terminates its workers before it returns.
 - :class:`Auto`: the first item in this process, timed; the rest in a pool only when that
   time says the pool wins back its start-up (``POOL_START_S``). Small runs stay in-process
   whatever the engine's speed or the machine's.
@@ -24,9 +29,13 @@ closes what it opened on exit).
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import multiprocessing as mp
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -105,6 +114,84 @@ class InProcess(BaseExecutor):
         return out
 
 
+PR_SET_PDEATHSIG = 1
+WATCH_S = 0.5
+
+
+class WorkerTerminated(BaseException):
+    """Raised inside a worker's item by SIGTERM (the parent died or stopped it)."""
+
+
+def _on_sigterm(signum, frame):  # signal handler signature
+    raise WorkerTerminated
+
+
+def _worker_init(parent: int) -> None:
+    """Make a pool worker die with ``parent`` (see :class:`ProcessPool`)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(WATCH_S)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5 * WATCH_S)  # the item had its chance to unwind
+        os._exit(143)
+
+    threading.Thread(target=watch, name="amxmodel-parent-watch", daemon=True).start()
+    if os.getppid() != parent:  # the parent died before the death signal was armed
+        os._exit(143)
+
+
+def _guarded(fn: Callable[[Any], Any], item: Any) -> Any:
+    """``fn(item)`` in a worker; a SIGTERM ends the worker once the item has unwound."""
+    try:
+        return fn(item)
+    except WorkerTerminated:
+        os._exit(143)
+
+
+def pool_size(jobs: int, items: int) -> int:
+    """Workers for ``items`` with ``jobs`` asked: no more than the cores (unless
+    ``$AMXMODEL_OVERSUBSCRIBE=1``), saying so when that caps a request."""
+    cores = default_jobs()
+    n = min(jobs, items)
+    if n > cores and os.environ.get("AMXMODEL_OVERSUBSCRIBE") != "1":
+        print(f"amxmodel: --jobs {jobs}: using {cores} processes, one per core (set "
+              "AMXMODEL_OVERSUBSCRIBE=1 to start more)", file=sys.stderr)
+        n = cores
+    return max(n, 1)
+
+
+def _quiet_resource_tracker() -> None:
+    """No "leaked semaphore" warning from multiprocessing's tracker after an interruption:
+    it cleans them up as it should, and the user already got the one interruption line.
+    (The tracker starts with this interpreter's ``-W`` options.)"""
+    rule = "ignore:resource_tracker:UserWarning"
+    if rule not in sys.warnoptions:
+        sys.warnoptions.append(rule)
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Terminate a pool's workers (SIGTERM: each unwinds its item) and reap them."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    for p in procs:
+        with contextlib.suppress(Exception):
+            p.terminate()
+    for p in procs:
+        with contextlib.suppress(Exception):
+            p.join(timeout=10)
+            if p.is_alive():
+                p.kill()
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
 @dataclass
 class ProcessPool(BaseExecutor):
     """``jobs`` spawned local processes; items lost with a dead worker run again."""
@@ -131,9 +218,11 @@ class ProcessPool(BaseExecutor):
     def _run(self, fn: Callable[[Any], Any], items: list[Any], todo: list[int],
              done: dict[int, Any], bar: tqdm) -> None:
         """Run ``todo`` in one pool, keeping every finished result in ``done``."""
-        pool = ProcessPoolExecutor(max_workers=min(self.jobs, len(todo)),
-                                   mp_context=mp.get_context("spawn"))
-        futures = {pool.submit(fn, items[i]): i for i in todo}
+        _quiet_resource_tracker()
+        pool = ProcessPoolExecutor(max_workers=pool_size(self.jobs, len(todo)),
+                                   mp_context=mp.get_context("spawn"),
+                                   initializer=_worker_init, initargs=(os.getpid(),))
+        futures = {pool.submit(_guarded, fn, items[i]): i for i in todo}
         pending = set(futures)
         try:
             while pending:
@@ -144,8 +233,10 @@ class ProcessPool(BaseExecutor):
                         bar.update()
                 for f in finished:
                     f.result()  # a worker's error (or a broken pool) stops the map here
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        except BaseException:
+            _stop(pool)  # interrupted or failed: no worker outlives this call
+            raise
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 @dataclass

@@ -30,6 +30,8 @@ import copy
 import hashlib
 import itertools
 import json
+import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +50,7 @@ from amxmodel.inputs.scenario import Scenario, build_scenario, scenario_raw
 
 TOP_KEYS = ("help", "scenario", "notebook", "mode", "set", "grid", "points", "seeds", "seed")
 SEED_KEYS = ("run.seed", "seed")
+MAX_POINTS = 100_000
 
 
 @dataclass(frozen=True)
@@ -249,8 +252,11 @@ def _combos(raw: dict[str, Any], where: str) -> tuple[list[dict[str, Any]], list
             if dup is not None:
                 raise InputError(f"{gw}: duplicate points: value {dup!r} is listed twice")
         keys = list(grid)
+        _check_count(math.prod(len(v) for v in grid.values()), f"{where}: grid")
         combos = [dict(zip(keys, vals)) for vals in itertools.product(*grid.values())]
     if pts is not None:
+        if isinstance(pts, list):
+            _check_count(len(combos) * len(pts), f"{where}: grid x points")
         explicit = _explicit_points(pts, set(keys), f"{where}: points")
         keys += list(dict.fromkeys(k for p in explicit for k in p))
         combos = [{**g, **p} for g in combos for p in explicit]
@@ -297,9 +303,23 @@ def _seeds(raw: dict[str, Any], default_root: int, where: str) -> tuple[list[int
     n = _int_seed(seeds, None, f"{where}: seeds")
     if n < 1:
         raise InputError(f"{where}: seeds: {n}; allowed: a count >= 1 or a list of seeds")
+    _check_count(n, f"{where}: seeds")
     root = default_root if root is None else _int_seed(root, spec, f"{where}: seed")
     children = np.random.SeedSequence(root).spawn(n)  # every child before any dispatch
     return [int(c.generate_state(1, np.uint32)[0]) for c in children], root
+
+
+def max_points() -> int:
+    """The most points one grid may have (``$AMXMODEL_MAX_POINTS`` overrides)."""
+    env = os.environ.get("AMXMODEL_MAX_POINTS", "")
+    return int(env) if env.isdigit() else MAX_POINTS
+
+
+def _check_count(n: int, where: str) -> None:
+    """Refuse a grid of more than :func:`max_points` points before expanding it."""
+    if n > max_points():
+        raise InputError(f"{where}: {n:,} points; allowed: at most {max_points():,} per grid "
+                         "(each point is a model run; set AMXMODEL_MAX_POINTS to allow more)")
 
 
 def _int_seed(value: Any, spec: Any, where: str) -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import os
+import subprocess
 import tempfile
 import uuid
 from pathlib import Path
@@ -82,6 +83,12 @@ def ipc_kernel_manager() -> type:
         @default("ip")
         def _ip_default(self) -> str:  # jupyter's default is ./kernel-ipc: shared by all kernels
             return os.path.join(tempfile.gettempdir(), f"amxmodel-kernel-{uuid.uuid4().hex[:16]}")
+
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            # The kernel's own log lines ("Parent appears to have exited" after a Ctrl-C of
+            # amxmodel) are not the user's: cell errors reach the executed notebook anyway.
+            kw.setdefault("stderr", subprocess.DEVNULL)
+            return await super()._async_launch_kernel(kernel_cmd, **kw)
 
     return IPCKernelManager
 

@@ -14,8 +14,6 @@ seed, the package version and the git commit, atomically.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +25,7 @@ import yaml
 from amxmodel import __version__
 from amxmodel.analysis.metrics import summarize, wide
 from amxmodel.common.datafiles import git_commit
-from amxmodel.common.outdirs import check_out_dir
+from amxmodel.common.outdirs import OutFolder, output_folder
 from amxmodel.common.units import sig
 from amxmodel.fleet.engine import Exposure, chunk_bounds, run_chunk
 from amxmodel.fleet.footprint import check_fits
@@ -86,35 +84,40 @@ class Results:
         """One row per policy, one column per metric."""
         return wide(self.summary)
 
-    def save(self, out_dir: str | Path) -> Path:
-        """Write frames and the scenario record to ``out_dir``, replacing it atomically."""
-        return write_results_dir(out_dir, {
-            "summary.parquet": self.summary, "hosts.parquet": self.hosts,
-            "by_class.parquet": self.by_class}, self.record)
+    def save(self, out_dir: str | Path, force: bool = False) -> Path:
+        """Write frames and the scenario record into ``out_dir`` (see
+        :func:`write_results_dir`)."""
+        return write_results_dir(out_dir, self.result_files(), self.record, force=force)
+
+    def result_files(self) -> dict[str, pd.DataFrame]:
+        """The frames a results folder holds, by file name."""
+        return {"summary.parquet": self.summary, "hosts.parquet": self.hosts,
+                "by_class.parquet": self.by_class}
 
 
-def write_results_dir(out_dir: str | Path, frames: dict[str, pd.DataFrame], record: dict) -> Path:
-    """Write parquet frames and ``scenario.yaml`` into a fresh directory, then swap it in."""
-    out = Path(out_dir)
-    check_out_dir(out, "out")
-    parent = out.resolve().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
-    try:
+RESULT_NAMES = ("summary.parquet", "hosts.parquet", "by_class.parquet", "scenario.yaml")
+
+
+def write_results_dir(out_dir: str | Path, frames: dict[str, pd.DataFrame], record: dict,
+                      force: bool = False, folder: OutFolder | None = None) -> Path:
+    """Write parquet frames and ``scenario.yaml`` into ``out_dir`` under the output-folder
+    rule (:mod:`amxmodel.common.outdirs`): staged inside it, then renamed into place with
+    the record last, so a folder with a ``scenario.yaml`` holds one whole run. ``folder``
+    is one the caller already holds (checked before computing)."""
+    if folder is None:
+        with output_folder(out_dir, "--out", force) as held:
+            return write_results_dir(out_dir, frames, record, folder=held)
+    names = [*frames, "scenario.yaml"]
+    folder.claim(names)
+    with folder.staging() as tmp:
         for name, df in frames.items():
             df.to_parquet(tmp / name, index=False)
-        (tmp / "scenario.yaml").write_text(yaml.safe_dump(record, sort_keys=False, width=100))
-        old = None
-        if out.exists():
-            old = parent / f".{out.name}.old-{os.getpid()}-{time.monotonic_ns()}"
-            os.replace(out, old)
-        os.replace(tmp, out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+        (tmp / "scenario.yaml").write_text(yaml.safe_dump(record, sort_keys=False, width=100),
+                                           encoding="utf-8")
+        if (folder.path / "scenario.yaml").is_file() and "scenario.yaml" in folder.owned:
+            (folder.path / "scenario.yaml").unlink()  # the old record goes first, the new last
+        folder.install(tmp, names)
+    return folder.path
 
 
 def _chunk_task(args):

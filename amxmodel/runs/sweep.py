@@ -11,8 +11,13 @@ The output folder::
     DIR/failed/<point_id>.json     a point that raised: error type, message, traceback, overrides
     DIR/notebooks/<point_id>.ipynb the executed notebook (notebook sweeps; kept when it failed)
 
-A point whose parquet exists is done and is skipped; a point with a failure record is
-skipped unless ``retry_failed``. A failing point does not stop the others. An
+A point is done, and skipped, when its parquet is a regular file that reads back whole and
+carries the point's own id, seed and overrides and a checksum of its rows (written into the
+file's metadata with it); any other file under its name (truncated, garbage, empty, a
+symlink, another point's result) is reported and the point runs again. A point with a
+failure record is skipped unless ``retry_failed``. The folder follows the output-folder
+rule of :mod:`amxmodel.common.outdirs` (new, empty or a sweep's own; ``force`` to write
+beside other files). A failing point does not stop the others. An
 interruption (Ctrl-C, SIGKILL) loses at most the points that were running: each point
 writes its own files atomically from whichever process ran it. ``run_point`` (a function
 of a :class:`PointTask` returning a summary frame) replaces the model call, e.g. in tests;
@@ -27,27 +32,29 @@ or a shared filesystem) and have amxmodel installed.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
+import hashlib
 import json
+import os
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import yaml
 
 from amxmodel import __version__
-from amxmodel.common.atomicio import remove_stale_temps, write_parquet, write_text
+from amxmodel.common.atomicio import atomic_path, remove_stale_temps, write_text
 from amxmodel.common.errors import InputError
-from amxmodel.common.outdirs import check_out_dir
+from amxmodel.common.outdirs import output_folder
 from amxmodel.runs.execution import using
 from amxmodel.runs.executors import Executor
-from amxmodel.runs.grid import Grid, PointTask, canonical, describe, load_grid
+from amxmodel.runs.grid import Grid, Point, PointTask, canonical, describe, load_grid
 from amxmodel.runs.sweepindex import index_csv, index_path
 
 SUBDIRS = ("points", "failed", "notebooks")
@@ -63,6 +70,7 @@ class SweepOutcome:
     ran: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     failed_before: dict[str, str] = field(default_factory=dict)
+    rerun: dict[str, str] = field(default_factory=dict)
     elapsed_s: float = 0.0
 
     @property
@@ -83,30 +91,39 @@ def run_sweep(grid: str | Path | dict | Grid, out_dir: str | Path, jobs: int | N
               retry_failed: bool = False, progress: bool | None = None,
               run_point: Callable[[PointTask], pd.DataFrame] | None = None,
               scheduler: str | None = None, dask_local: int | None = None,
-              executor: Executor | None = None) -> SweepOutcome:
+              executor: Executor | None = None, force: bool = False) -> SweepOutcome:
     """Run the points of ``grid`` that have no result in ``out_dir`` yet, in this process
     (``jobs=1``), ``jobs`` local processes (``None``: all cores if the first point's time
     says they pay off), on the dask scheduler at ``scheduler``, a dask LocalCluster of
     ``dask_local`` processes, or an open ``executor``."""
     t0 = time.perf_counter()
     g = grid if isinstance(grid, Grid) else load_grid(grid)
-    out = Path(out_dir).resolve()
-    _check_out(out, g)
     if run_point is None:
         from amxmodel.runs.notebook_points import run_notebook_point
 
         run_point = run_notebook_point if g.notebook else run_model_point
-    with using(executor, jobs, scheduler, dask_local) as ex, _locked(out):
+    runner = using(executor, jobs, scheduler, dask_local)  # bad flags fail before any write
+    with output_folder(out_dir, "--out", force) as folder, runner as ex:
+        out = folder.path
+        _check_layout(out, g)
+        folder.claim(["sweep.yaml", *SUBDIRS])
+        folder.own(["sweep.yaml", *SUBDIRS])
         for sub in SUBDIRS:
             remove_stale_temps(out / sub)
         (out / "points").mkdir(exist_ok=True)
         write_text(out / "sweep.yaml", _sweep_yaml(g))
         write_text(index_path(out), index_csv(g))  # point files by parameter values
-        done = _stems(out / "points", ".parquet")
+        outcome = SweepOutcome(out, len(g.points))
+        done = set()
+        for p in g.points:
+            why = point_problem(out / "points" / f"{p.point_id}.parquet", p)
+            if why is None:
+                done.add(p.point_id)
+            elif why != "missing":
+                outcome.rerun[p.point_id] = why
         recorded = _stems(out / "failed", ".json")
         for pid in done & recorded:  # a result supersedes an old failure
             (out / "failed" / f"{pid}.json").unlink()
-        outcome = SweepOutcome(out, len(g.points))
         todo = []
         for p in g.points:
             if p.point_id in done:
@@ -129,15 +146,101 @@ def run_sweep(grid: str | Path | dict | Grid, out_dir: str | Path, jobs: int | N
 
 
 def read_points(out_dir: str | Path) -> pd.DataFrame:
-    """Every point's result of a sweep folder as one tidy frame."""
-    return pd.read_parquet(Path(out_dir) / "points")
+    """Every point's result of a sweep folder as one tidy frame (each file checked whole)."""
+    files = sorted((Path(out_dir) / "points").glob("*.parquet"))
+    frames = [read_point_file(f) for f in files if not f.name.startswith(".")]
+    if not frames:
+        return pd.read_parquet(Path(out_dir) / "points")
+    return pd.concat(frames, ignore_index=True)
+
+
+POINT_META = b"amxmodel.point"
+
+
+def _digest(df: pd.DataFrame) -> str:
+    """A checksum of a point's rows: column names, dtypes and every value."""
+    h = hashlib.sha256(json.dumps([[str(c), str(t)] for c, t in df.dtypes.items()]).encode())
+    h.update(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())
+    return h.hexdigest()
+
+
+def write_point(path: Path, df: pd.DataFrame, point: Point) -> Path:
+    """Write a point's frame atomically, with its id, seed, overrides and checksum."""
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    meta = {"point_id": point.point_id, "seed": str(point.seed),
+            "overrides": canonical(point.overrides, point.point_id),
+            "sha256": _digest(table.to_pandas())}
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                           POINT_META: json.dumps(meta).encode()})
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+    return path
+
+
+def _read_checked(path: Path) -> tuple[pd.DataFrame, dict]:
+    """A point file's frame and metadata; ValueError saying what is wrong."""
+    if path.is_symlink():
+        raise ValueError("is a symbolic link, not a file the sweep wrote")
+    if not path.is_file():
+        raise ValueError("is not a regular file")
+    if path.stat().st_size == 0:
+        raise ValueError("is empty")
+    try:
+        table = pq.read_table(path)
+        df = table.to_pandas()
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise ValueError(f"does not read back as parquet ({first})") from None
+    raw = (table.schema.metadata or {}).get(POINT_META)
+    if raw is None:
+        raise ValueError("has no point record (not written by this version of amxmodel sweep)")
+    try:
+        meta = json.loads(raw)
+        _ = meta["point_id"], meta["seed"], meta["overrides"], meta["sha256"]
+    except (ValueError, KeyError, TypeError):
+        raise ValueError("has a damaged point record") from None
+    if _digest(df) != meta["sha256"]:
+        raise ValueError("fails its checksum (the rows changed after it was written)")
+    ids = df["point_id"].astype(str).unique().tolist() if "point_id" in df.columns else []
+    if ids != [meta["point_id"]]:
+        raise ValueError(f"holds rows of point(s) {ids[:3]}, not {meta['point_id']}")
+    return df, meta
+
+
+def point_problem(path: Path, point: Point) -> str | None:
+    """None when ``path`` is this point's whole result, else why not (``"missing"``)."""
+    if not os.path.lexists(path):
+        return "missing"
+    try:
+        _, meta = _read_checked(path)
+    except ValueError as exc:
+        return str(exc)
+    if meta["point_id"] != point.point_id:
+        return f"is the result of point {meta['point_id']}"
+    if meta["seed"] != str(point.seed):
+        return f"was run with seed {meta['seed']}, the point has {point.seed}"
+    if meta["overrides"] != canonical(point.overrides, point.point_id):
+        return "was run with other overrides than the point's"
+    return None
+
+
+def read_point_file(path: Path) -> pd.DataFrame:
+    """One point file, checked whole; InputError naming the file and the fault."""
+    try:
+        df, meta = _read_checked(path)
+    except ValueError as exc:
+        raise InputError(f"{path}: {exc}; run the sweep again to redo that point") from None
+    if path.name != f"{meta['point_id']}.parquet":
+        raise InputError(f"{path}: holds point {meta['point_id']}, not {path.stem}")
+    return df
 
 
 def _run_task(task: PointTask) -> str | None:
     """Run one point and write its result or failure record; return None or the error line."""
     pid, out = task.point.point_id, task.out_dir
     try:
-        write_parquet(out / "points" / f"{pid}.parquet", annotate(task.run_point(task), task))
+        write_point(out / "points" / f"{pid}.parquet", annotate(task.run_point(task), task),
+                    task.point)
     except Exception as exc:  # noqa: BLE001 -- recorded, the sweep goes on; interrupts propagate
         record = {"point_id": pid, "seed": task.point.seed, "overrides": task.point.overrides,
                   "sets": list(task.sets), "error_type": type(exc).__name__,
@@ -186,17 +289,26 @@ def _seed_dtype(g: Grid) -> str:
     return "int64" if all(p.seed < 2**63 for p in g.points) else "uint64"
 
 
-def _check_out(out: Path, g: Grid) -> None:
-    """Refuse a folder that is not a folder or that holds results of another grid."""
-    check_out_dir(out, "--out")
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out}: exists and is not a folder")
+def _check_layout(out: Path, g: Grid) -> None:
+    """Refuse a sweep folder whose parts are not what a sweep wrote, or that holds results of
+    another grid."""
+    if os.path.lexists(out / "sweep.yaml") and not (out / "sweep.yaml").is_file():
+        raise InputError(f"--out {out}: sweep.yaml is not a regular file; move it away")
+    for sub in SUBDIRS:
+        path = out / sub
+        if os.path.lexists(path) and (path.is_symlink() or not path.is_dir()):
+            raise InputError(f"--out {out}: {sub} is not a folder; move it away")
     ids = {p.point_id for p in g.points}
     foreign = sorted(_stems(out / "points", ".parquet") - ids)
     if foreign:
         raise InputError(f"--out {out}: holds {len(foreign)} result(s) of points not in this grid "
                          f"(e.g. {foreign[0]}); the grid, its scenario, set or mode changed: "
                          "use a new folder")
+    for pid in sorted(ids):
+        path = out / "points" / f"{pid}.parquet"
+        if path.is_dir() and not path.is_symlink():
+            raise InputError(f"--out {out}: points/{pid}.parquet is a folder; move it away "
+                             "so the point can run again")
 
 
 def _stems(folder: Path, suffix: str) -> set[str]:
@@ -204,18 +316,6 @@ def _stems(folder: Path, suffix: str) -> set[str]:
         return set()
     return {p.name[: -len(suffix)] for p in folder.iterdir()
             if p.name.endswith(suffix) and not p.name.startswith(".")}
-
-
-@contextlib.contextmanager
-def _locked(out: Path) -> Iterator[None]:
-    """Make ``out`` and hold ``out/.lock`` so two sweeps never write one folder at once."""
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / ".lock", "w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise InputError(f"--out {out}: another sweep is writing this folder") from None
-        yield
 
 
 def _sweep_yaml(g: Grid) -> str:
