@@ -117,15 +117,31 @@ def reply_text(res, tornado: pd.DataFrame | None = None, policy: str = "sync-alw
     lines += wrap("Here is what a model of a whole fleet says it creates, for the read "
                   "after every VM exit and for the other designs discussed in 2021.", WIDTH)
     lines += ["", "Method:"]
-    lines += _bullet(f"- a sampled fleet of {sc.fleet['hosts']} hosts x "
-                  f"{sc.fleet['pcpus_per_host']} hardware threads, {sc.run['steps']} steps "
-                  f"of {sc.run['step_s']:g} seconds; VM exits, task switches, first AMX uses "
-                  "and VM churn are drawn once and every design prices the same events")
+    if res.mode == "sample":
+        lines += _bullet(f"- a sampled fleet of {sc.fleet['hosts']} hosts x "
+                         f"{sc.fleet['pcpus_per_host']} hardware threads, {sc.run['steps']} "
+                         f"steps of {sc.run['step_s']:g} seconds; VM exits, task switches, "
+                         "first AMX uses and VM churn are drawn once and every design prices "
+                         "the same events")
+    else:
+        lines += _bullet(f"- expected values (mean field) for hosts of "
+                         f"{sc.fleet['pcpus_per_host']} hardware threads over "
+                         f"{sc.run['steps']} steps of {sc.run['step_s']:g} seconds; every "
+                         "design prices the same expected events")
     lines += _bullet(f"- prices per event (none published for SPR): RDMSR(XFD) "
-                  f"{hw[PRICE]:g} cycles, WRMSR(XFD) {hw['wrmsr_xfd_cycles']:g}, VM exit in "
-                  f"KVM {hw['exit_kernel_cycles']:g}, clock {hw['cpu_hz'] / 1e9:g} GHz")
+                  f"{hw[PRICE]:g} cycles, WRMSR(XFD) {hw['wrmsr_xfd_cycles']:g}, XSETBV "
+                  f"{hw['xsetbv_cycles']:g}, VM exit in KVM {hw['exit_kernel_cycles']:g}, "
+                  f"clock {hw['cpu_hz'] / 1e9:g} GHz")
     lines += _bullet("- overhead = the design's cycles / all hardware threads' cycles; fleet "
                   f"mean {sig(rec.get('exits_per_vcpu_s', 0.0))} VM exits per vCPU-second")
+    w = res.wide()
+    if {"overhead_fraction", "overhead_fraction_xsetbv"} <= set(w.columns) \
+            and w.loc[reference, "overhead_fraction"] > 0:
+        share = w.loc[reference, "overhead_fraction_xsetbv"] / w.loc[reference, "overhead_fraction"]
+        lines += _bullet("- every AMX design's total includes the XCR0 switch (XSETBV around "
+                         "entries and exits) that AMX in the host XCR0 adds for guests whose "
+                         f"XCR0 lacks AMX: {share:.0%} of {reference}'s overhead in this run; "
+                         "no XFD design changes it")
     lines += ["", *wrap(res.header, WIDTH), "", _table(res), ""]
     lines += wrap("host CPU: mean over hosts; p99 host: the 99th-percentile host; 0.1 % at: "
                   "the RDMSR(XFD) price at which the design reaches 0.1 % of host CPU "
