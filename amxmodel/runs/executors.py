@@ -222,9 +222,9 @@ class ProcessPool(BaseExecutor):
         pool = ProcessPoolExecutor(max_workers=pool_size(self.jobs, len(todo)),
                                    mp_context=mp.get_context("spawn"),
                                    initializer=_worker_init, initargs=(os.getpid(),))
-        futures = {pool.submit(_guarded, fn, items[i]): i for i in todo}
-        pending = set(futures)
-        try:
+        try:  # submitting starts the workers: a signal from here on must stop them
+            futures = {pool.submit(_guarded, fn, items[i]): i for i in todo}
+            pending = set(futures)
             while pending:
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for f in finished:
