@@ -180,6 +180,11 @@ def _quiet_resource_tracker() -> None:
 
 def _stop(pool: ProcessPoolExecutor) -> None:
     """Terminate a pool's workers (SIGTERM: each unwinds its item) and reap them."""
+    # The queue that feeds the workers may hold items no dead worker will read; on some
+    # CPython releases (3.11.2, Debian 12's) shutting the pool down then joins its feeder
+    # thread forever. Not joining it is safe: it is a daemon thread of this process.
+    with contextlib.suppress(Exception):
+        pool._call_queue.cancel_join_thread()
     procs = list((getattr(pool, "_processes", None) or {}).values())
     for p in procs:
         with contextlib.suppress(Exception):
