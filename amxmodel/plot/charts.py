@@ -129,7 +129,7 @@ def mechanism_chart(summary: pd.DataFrame, header: str = "") -> alt.Chart:
     words = [MECHANISM_WORDS[m] for m in MECHANISMS if m in set(d["mechanism"])]
     chart = alt.Chart(d).mark_bar().encode(
         y=_policy_y(t["policy"]), x=alt.X("sum(shown):Q", title="overhead (% of host CPU)"),
-        color=alt.Color("what:N", sort=words, scale=alt.Scale(scheme="tableau10"),
+        color=alt.Color("what:N", sort=words, scale=alt.Scale(scheme="tableau20"),
                         title="mechanism"),
         order=alt.Order("rank:Q"),
         tooltip=["policy", "what", alt.Tooltip("shown:Q", format=".4~g")])
