@@ -54,10 +54,17 @@ KILL_AFTER = (0, 1, 4, 9)  # points visible when the sweep is killed
 DEADLINE_S = 120
 
 
+def _as_on_a_terminal() -> None:
+    """In the child: SIGINT as a terminal gives it. A test runner started in the background
+    of a non-interactive shell (as CI may be) ignores SIGINT, and children inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def amxmodel(*args: str, group: bool = True, **kw) -> subprocess.Popen:
     """Start the CLI in a new process group (so a test can kill the group or just the parent)."""
     return subprocess.Popen([sys.executable, "-m", "amxmodel", *args], start_new_session=group,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, **kw)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_as_on_a_terminal, **kw)
 
 
 def wait_for(condition, proc: subprocess.Popen | None = None, what: str = "") -> None:
