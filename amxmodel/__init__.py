@@ -79,7 +79,7 @@ _API = {
     "measured_prices": "amxmodel.probe.profile:measured_frame",
 }
 
-__all__ = ["__version__", *_API]
+__all__ = ["__version__", *_API]  # noqa: PLE0604 (the keys of _API are strings)
 
 
 def __getattr__(name: str):

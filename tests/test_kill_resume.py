@@ -64,7 +64,7 @@ def amxmodel(*args: str, group: bool = True, **kw) -> subprocess.Popen:
     """Start the CLI in a new process group (so a test can kill the group or just the parent)."""
     return subprocess.Popen([sys.executable, "-m", "amxmodel", *args], start_new_session=group,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=_as_on_a_terminal, **kw)
+                            preexec_fn=_as_on_a_terminal, **kw)  # noqa: PLW1509 (one sigaction)
 
 
 def wait_for(condition, proc: subprocess.Popen | None = None, what: str = "") -> None:

@@ -65,9 +65,9 @@ def _cycle(graph) -> list[str] | None:
         return None
 
     for module in sorted(graph.modules):
-        if module.startswith("amxmodel.") and module not in state:
-            if found := visit(module):
-                return found
+        found = visit(module) if module.startswith("amxmodel.") and module not in state else None
+        if found:
+            return found
     return None
 
 

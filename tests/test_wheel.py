@@ -71,10 +71,9 @@ def _amxmodel(venv: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_the_installed_wheel_runs_a_scenario_from_another_directory(fresh_venv, tmp_path):
-    where = subprocess.run([str(fresh_venv / "bin" / "python"), "-c",
-                            "import amxmodel, amxmodel.common.datafiles as d; "
-                            "print(amxmodel.__file__); print(d.data_dir()); print(d.notebooks_dir()); "
-                            "print(d.checkout_dir())"],
+    code = ("import amxmodel, amxmodel.common.datafiles as d; print(amxmodel.__file__); "
+            "print(d.data_dir()); print(d.notebooks_dir()); print(d.checkout_dir())")
+    where = subprocess.run([str(fresh_venv / "bin" / "python"), "-c", code],
                            cwd=tmp_path, capture_output=True, text=True, check=True).stdout.split("\n")
     assert all(str(fresh_venv) in line for line in where[:3]), where
     assert where[3] == "None"  # no checkout behind an installed wheel
