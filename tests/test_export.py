@@ -621,3 +621,15 @@ def test_a_sweep_folder_has_an_index_by_parameter_values(tmp_path):
     index = pd.read_csv(tmp_path / "sw" / "index.csv")
     assert list(index["hardware.rdmsr_xfd_cycles"]) == [20, 200]
     assert all((tmp_path / "sw" / f).is_file() for f in index["file"])
+
+
+def test_a_sweep_never_replaces_a_users_index_file(tmp_path, capsys):
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("mode: mean-field\nset: [fleet.hosts=4]\n"
+                    "grid: {hardware.rdmsr_xfd_cycles: [20]}\n")
+    out = tmp_path / "sw"
+    out.mkdir()
+    (out / "index.csv").write_text("mine\n")
+    assert main(["sweep", str(grid), "--out", str(out), "--force", "--jobs", "1"]) == 2
+    assert "index.csv" in capsys.readouterr().err
+    assert (out / "index.csv").read_text() == "mine\n"

@@ -135,7 +135,7 @@ def run_main(out: str | Path, notebook: Path | None = None, scenario: str = "def
                       and before.get(p) != p.stat().st_mtime_ns)
 
 
-def write_index(out: Path, notebooks: Sequence[Path], how: str = "") -> Path:
+def index_page(out: Path, notebooks: Sequence[Path], how: str = "") -> str:
     """``out/index.html``: each executed notebook's HTML and its charts, linked relatively;
     ``how`` says what the notebooks were run with."""
     items = []
@@ -153,7 +153,7 @@ def write_index(out: Path, notebooks: Sequence[Path], how: str = "") -> Path:
             "rendered to HTML (no network needed), with the charts it exported.</p>\n"
             f"<p>Run with: <code>{html.escape(how or 'amxmodel main --all')}</code></p>\n<ul>\n"
             + "\n".join(items) + "\n</ul></body></html>\n")
-    return write_text(out / "index.html", page)
+    return page
 
 
 def run_all(out: str | Path, scenario: str = "default", sets: Sequence[str] = (),
@@ -168,10 +168,8 @@ def run_all(out: str | Path, scenario: str = "default", sets: Sequence[str] = ()
     how = " ".join(["amxmodel main --all", *([f"--scenario {scenario}"] if scenario != "default"
                                              else []), *(f"--set {s}" for s in sets)])
     with output_folder(out, "--out", force) as folder:
-        folder.claim(["index.html"])
-        folder.ensure()
-        folder.own(["index.html"])
-        written.append(write_index(folder.path, [folder.path / nb.name for nb in notebooks], how))
+        page = index_page(folder.path, [folder.path / nb.name for nb in notebooks], how)
+        written.append(folder.write_text("index.html", page))
     return sorted(set(written))
 
 

@@ -210,6 +210,15 @@ class OutFolder:
         write_text(self.path / MARKER, json.dumps(
             {"written_by": "amxmodel", "files": sorted(self.owned)}, indent=1) + "\n")
 
+    def write_text(self, name: str, text: str) -> Path:
+        """Write one text file ``name`` whole: claimed first (never over a file amxmodel did
+        not write), owned before it appears."""
+        from amxmodel.common.atomicio import write_text
+
+        self.claim([name])
+        self.own([name])
+        return write_text(self.path / name, text)
+
     @contextlib.contextmanager
     def staging(self) -> Iterator[Path]:
         """A temporary folder inside the target (removed whatever happens)."""

@@ -84,17 +84,13 @@ def reply(results: Any, out_dir: str | Path | None, tornado: pd.DataFrame | None
     """The plain-text reply to the seed mail (87k0h85m65.ffs@tglx) for this run; written to
     ``out_dir/reply.txt`` when ``out_dir`` is not empty (its path printed). ``tornado``: a
     tornado frame of ``policy`` for the assumptions that matter most."""
-    from amxmodel.common.atomicio import write_text
     from amxmodel.common.outdirs import output_folder
     from amxmodel.plot.reply import reply_text
 
     body = reply_text(results, tornado, policy)
     if out_dir:
         with output_folder(out_dir, "out_dir") as folder:  # the rule of every writer
-            folder.claim(["reply.txt"])
-            folder.ensure()
-            folder.own(["reply.txt"])
-            print(write_text(folder.path / "reply.txt", body))
+            print(folder.write_text("reply.txt", body))
     return body
 
 

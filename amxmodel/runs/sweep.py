@@ -55,7 +55,7 @@ from amxmodel.common.outdirs import output_folder
 from amxmodel.runs.execution import using
 from amxmodel.runs.executors import Executor
 from amxmodel.runs.grid import Grid, Point, PointTask, canonical, describe, load_grid
-from amxmodel.runs.sweepindex import index_csv, index_path
+from amxmodel.runs.sweepindex import INDEX_FILE, index_csv
 
 SUBDIRS = ("points", "failed", "notebooks")
 
@@ -106,13 +106,13 @@ def run_sweep(grid: str | Path | dict | Grid, out_dir: str | Path, jobs: int | N
     with output_folder(out_dir, "--out", force) as folder, runner as ex:
         out = folder.path
         _check_layout(out, g)
-        folder.claim(["sweep.yaml", *SUBDIRS])
-        folder.own(["sweep.yaml", *SUBDIRS])
+        folder.claim(["sweep.yaml", INDEX_FILE, *SUBDIRS])
+        folder.own(SUBDIRS)
         for sub in SUBDIRS:
             remove_stale_temps(out / sub)
         (out / "points").mkdir(exist_ok=True)
-        write_text(out / "sweep.yaml", _sweep_yaml(g))
-        write_text(index_path(out), index_csv(g))  # point files by parameter values
+        folder.write_text("sweep.yaml", _sweep_yaml(g))
+        folder.write_text(INDEX_FILE, index_csv(g))  # point files by parameter values
         outcome = SweepOutcome(out, len(g.points))
         done = set()
         for p in g.points:

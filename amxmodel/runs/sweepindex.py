@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import io
-from pathlib import Path
 
 INDEX_FILE = "index.csv"
 
@@ -29,8 +28,3 @@ def index_csv(grid) -> str:
         w.writerow([p.point_id, p.seed, *(p.overrides.get(k, "") for k in keys),
                     f"points/{p.point_id}.parquet"])
     return buf.getvalue()
-
-
-def index_path(out_dir: str | Path) -> Path:
-    """Where a sweep folder keeps its index."""
-    return Path(out_dir) / INDEX_FILE
